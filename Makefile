@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make train` (set up, then one default run) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_MNIST_DEB := /usr/share/datasets/fashion-mnist
+
+.PHONY: train test test-all lint bench data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --editable ".[test]"
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist where apt is available (root); otherwise the
+# loader falls back to the torchvision download.
+data:
+	@if [ ! -d $(FASHION_MNIST_DEB) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+train: $(STAMP) data
+	$(PY) train.py $(ARGS)
+
+test: $(STAMP) data
+	$(PY) -m pytest
+
+test-all: $(STAMP) data
+	$(PY) -m pytest -m ""
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(STAMP) data
+	$(PY) benchmarks/bench_malloc.py
+	$(PY) benchmarks/bench_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

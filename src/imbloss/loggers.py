@@ -1,0 +1,72 @@
+"""Experiment loggers: CSV always, W&B on request — offline unless an API key is configured."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig
+
+WANDB_HOST = "api.wandb.ai"
+
+
+def wandb_api_key_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """True if W&B can authenticate: ``WANDB_API_KEY`` or a netrc entry written by ``wandb login``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("WANDB_API_KEY"):
+        return True
+    netrc_path = Path(environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return netrc.netrc(netrc_path).authenticators(WANDB_HOST) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, PermissionError):
+        return False
+
+
+def wandb_offline(requested: bool | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Offline when asked, when ``WANDB_MODE`` says so, or when no API key is configured."""
+    environ = os.environ if environ is None else environ
+    if requested is not None:
+        return requested
+    if environ.get("WANDB_MODE") in ("offline", "dryrun", "disabled"):
+        return True
+    return not wandb_api_key_configured(environ)
+
+
+def build_loggers(
+    logger_cfg: DictConfig | None, run_name: str, group: str | None, tags: list[str]
+) -> list[Logger]:
+    """Instantiate every configured logger; W&B gets the run's name, sweep group and tags."""
+    loggers: list[Logger] = []
+    for name, cfg in (logger_cfg or {}).items():
+        extra: dict[str, Any] = {}
+        if cfg.get("_target_", "").endswith("WandbLogger"):
+            extra = {
+                "offline": wandb_offline(cfg.get("offline")),
+                "name": run_name,
+                "group": group,
+                "tags": tags,
+                "settings": {"init_timeout": 60, "silent": True},
+            }
+        logger = instantiate(cfg, **extra)
+        if logger is None:
+            raise ValueError(f"logger {name!r} instantiated to nothing")
+        loggers.append(logger)
+    return loggers
+
+
+def finish_wandb(loggers: list[Logger]) -> str | None:
+    """End the W&B run (one per member of a sweep); for an offline run, say how to upload it."""
+    message = None
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            experiment = logger.experiment
+            if experiment.offline:
+                run_dir = Path(experiment.dir).parent
+                message = f"W&B run saved offline in {run_dir}; upload it with: wandb sync {run_dir}"
+            experiment.finish()
+    return message

@@ -1,0 +1,103 @@
+"""The loss registry: each loss registers itself under its config name (``conf/loss/<name>.yaml``).
+
+A loss is an ``nn.Module`` whose constructor takes the training-set ``class_counts`` first and its
+hyperparameters as keywords, and whose ``forward(logits [N, C] float, target [N] int64)`` returns a
+scalar. Next to its code each loss declares whether it is parameter-free and, for each tunable
+hyperparameter, the search grid of the first source (Du et al. 2021, Sec. IV-B), so that sweeps and
+reports read the grids from one place.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from imbloss.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What the registry knows of one loss."""
+
+    name: str
+    cls: type[nn.Module]
+    parameter_free: bool
+    grid: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def hparams(self) -> tuple[str, ...]:
+        """Keyword hyperparameters accepted by the constructor (besides ``class_counts``)."""
+        params = inspect.signature(self.cls.__init__).parameters
+        return tuple(p for p in params if p not in ("self", "class_counts"))
+
+    @property
+    def grid_size(self) -> int:
+        """Number of training runs the paper's grid needs (1 for a loss without a grid)."""
+        size = 1
+        for values in self.grid.values():
+            size *= len(values)
+        return size
+
+
+_REGISTRY: dict[str, LossSpec] = {}
+
+
+def register_loss(
+    name: str,
+    *,
+    parameter_free: bool,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    source: str = "",
+) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator registering a loss under ``name`` with its tuning grid."""
+
+    def decorator(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"loss {name!r} is registered twice")
+        frozen_grid = {k: tuple(float(v) for v in values) for k, values in (grid or {}).items()}
+        if parameter_free and frozen_grid:
+            raise ValueError(f"loss {name!r} is declared parameter-free but has a grid")
+        spec = LossSpec(name, cls, parameter_free, frozen_grid, source)
+        unknown = set(frozen_grid) - set(spec.hparams)
+        if unknown:
+            raise ValueError(f"loss {name!r} declares a grid for unknown hyperparameters {unknown}")
+        _REGISTRY[name] = spec
+        return cls
+
+    return decorator
+
+
+def available_losses() -> list[str]:
+    """Registered loss names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def loss_spec(name: str) -> LossSpec:
+    """The spec of a registered loss; a clear error naming the accepted names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown loss {name!r}; accepted: {', '.join(available_losses())}"
+        ) from None
+
+
+def build_loss(name: str, class_counts: Sequence[int], **hparams: float) -> nn.Module:
+    """Instantiate the loss ``name`` for a training set with ``class_counts`` samples per class."""
+    spec = loss_spec(name)
+    unknown = sorted(set(hparams) - set(spec.hparams))
+    if unknown:
+        accepted = ", ".join(spec.hparams) or "none"
+        raise ConfigError(
+            f"loss {name!r} got unknown hyperparameter(s) {', '.join(unknown)}; accepted: {accepted}"
+        )
+    counts = [int(c) for c in class_counts]
+    if len(counts) < 2 or min(counts) < 1:
+        raise ConfigError(
+            f"class_counts must list at least two classes with >= 1 sample each, got {counts}"
+        )
+    return spec.cls(counts, **hparams)

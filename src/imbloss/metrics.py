@@ -1,0 +1,57 @@
+"""Imbalance-aware evaluation figures from predicted class probabilities (torchmetrics).
+
+- per-class recall r_j (``multiclass_recall(average=None)``);
+- G-mean = (prod_j r_j)^(1/C), 0 as soon as one recall is 0 (first source, Sec. IV);
+- AUC: binary ROC-AUC on the probability of label 1 for two classes, macro one-vs-rest otherwise;
+- F1: macro F1; for two classes also ``f1_minority``, the F1 of label 1 (second source, Sec. III-3);
+- minority / majority accuracy: mean recall over the classes the protocol made minority / the rest
+  (None where the protocol names no minority class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    multiclass_accuracy,
+    multiclass_auroc,
+    multiclass_f1_score,
+    multiclass_recall,
+)
+
+
+def geometric_mean(values: torch.Tensor) -> float:
+    """Geometric mean of non-negative values; 0 if any value is 0."""
+    if bool((values <= 0).any()):
+        return 0.0
+    return float(torch.exp(torch.log(values.double()).mean()))
+
+
+def classification_summary(
+    probs: torch.Tensor, target: torch.Tensor, minority_classes: Sequence[int] = ()
+) -> dict[str, float | list[float] | None]:
+    """All figures of one evaluation. ``probs`` [N, C] (rows sum to 1), ``target`` [N] int64."""
+    num_classes = probs.shape[1]
+    probs = probs.float()
+    recall = multiclass_recall(probs, target, num_classes=num_classes, average=None)
+    f1_per_class = multiclass_f1_score(probs, target, num_classes=num_classes, average=None)
+    if num_classes == 2:
+        auc = binary_auroc(probs[:, 1], target)
+    else:
+        auc = multiclass_auroc(probs, target, num_classes=num_classes, average="macro")
+    minority = sorted(set(minority_classes))
+    majority = [j for j in range(num_classes) if j not in minority]
+    summary: dict[str, float | list[float] | None] = {
+        "gmean": geometric_mean(recall),
+        "auc": float(auc),
+        "f1": float(f1_per_class.mean()),
+        "acc": float(multiclass_accuracy(probs, target, num_classes=num_classes, average="micro")),
+        "per_class_recall": [float(r) for r in recall],
+        "minority_acc": float(recall[minority].mean()) if minority else None,
+        "majority_acc": float(recall[majority].mean()) if majority else None,
+    }
+    if num_classes == 2:
+        summary["f1_minority"] = float(f1_per_class[1])
+    return summary

@@ -1,0 +1,158 @@
+"""One training run: data, model, loss, callbacks, loggers, trainer — then the run's files.
+
+:func:`train` instantiates everything from the composed Hydra config in that order, fits with
+model selection on validation G-mean, tests the selected checkpoint, and writes ``metrics.json``
+and ``predictions.npz`` into the run folder. :func:`run_job` wraps it for the command line: bad
+configuration values end a single run with one message; in a multirun a failing member leaves
+``error.json`` in its folder and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tabulate import tabulate
+
+from imbloss.errors import ConfigError
+from imbloss.loggers import build_loggers, finish_wandb
+from imbloss.module import ImbalancedClassifier
+from imbloss.outputs import ERROR_FILE, METRICS_FILE, PREDICTIONS_FILE, write_json, write_predictions
+
+log = logging.getLogger(__name__)
+
+
+def _output_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _sweep_group() -> str | None:
+    """The multirun's folder name, shared by its members (the W&B group), or None for one run."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.sweep.dir).name
+
+
+def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
+    return {k: v for k, v in OmegaConf.to_container(loss_cfg).items() if not k.startswith("_")
+            and k != "name"}
+
+
+def _check_top_level(cfg: DictConfig) -> None:
+    ir = cfg.get("ir")
+    if ir is not None and (not isinstance(ir, int | float) or isinstance(ir, bool) or ir < 1):
+        raise ConfigError(f"ir={ir!r} is not an imbalance ratio; accepted: a number >= 1, or null")
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
+    _check_top_level(cfg)
+    output_dir = _output_dir()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = instantiate(cfg.dataset)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    net = instantiate(cfg.model)(input_shape=datamodule.input_shape,
+                                 num_classes=datamodule.num_classes)
+    loss_fn = instantiate(cfg.loss, class_counts=datamodule.train_class_counts)
+    module = ImbalancedClassifier(net, loss_fn, instantiate(cfg.optimizer),
+                                  datamodule.minority_classes)
+    callbacks = list(instantiate(cfg.callbacks).values())
+    run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
+    tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
+    loggers = build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    log.info("train class counts %s", datamodule.train_class_counts)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    fit_time_s = time.perf_counter() - started
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt_path = best or None
+    val_figures = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path,
+                                   verbose=False)[0]
+    trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        **module.test_summary,
+        "val_gmean": val_figures["val/gmean"],
+        "val_auc": val_figures["val/auc"],
+        "fit_time_s": fit_time_s,
+        "epochs": trainer.current_epoch,
+        "loss": cfg.loss.name,
+        "hparams": _loss_hparams(cfg.loss),
+        "dataset": cfg.dataset.name,
+        "protocol": cfg.dataset.protocol,
+        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "ir": cfg.ir,
+        "seed": cfg.seed,
+        "data_seed": cfg.dataset.seed,
+        "minority_classes": list(datamodule.minority_classes),
+        "train_class_counts": list(datamodule.train_class_counts),
+        "val_class_counts": list(datamodule.val_class_counts),
+        "test_class_counts": list(datamodule.test_class_counts),
+        "checkpoint": best,
+    }
+    write_predictions(output_dir / PREDICTIONS_FILE, module.test_target.numpy(),
+                      module.test_probs.numpy())
+    write_json(output_dir / METRICS_FILE, metrics)
+    wandb_message = finish_wandb(loggers)
+    print_summary(metrics, output_dir)
+    if wandb_message:
+        print(wandb_message)
+    return metrics
+
+
+def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
+    """The short table printed at the end of a run."""
+    rows = [
+        (name, metrics[key])
+        for name, key in [("G-mean", "gmean"), ("AUC", "auc"), ("F1 (macro)", "f1"),
+                          ("F1 (minority)", "f1_minority"), ("accuracy", "acc"),
+                          ("minority acc", "minority_acc"), ("majority acc", "majority_acc"),
+                          ("val G-mean (selected)", "val_gmean")]
+        if metrics.get(key) is not None
+    ]
+    rows.append(("fit time (s)", f"{metrics['fit_time_s']:.1f}"))
+    title = f"test figures: loss={metrics['loss']} dataset={metrics['dataset']} ir={metrics['ir']}"
+    print(f"\n{title}\n" + tabulate(rows, floatfmt=".4f", tablefmt="simple_outline"))
+    print(f"outputs: {output_dir}")
+
+
+def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """The command line's task: one run, or one member of a multirun."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        return train(cfg)
+    except ConfigError as error:
+        if not multirun:
+            print(f"imbloss: error: {error}", file=sys.stderr)
+            sys.exit(2)
+        _record_failure(error)
+    except Exception as error:
+        if not multirun:
+            raise
+        _record_failure(error)
+    return None
+
+
+def _record_failure(error: BaseException) -> None:
+    path = _output_dir() / ERROR_FILE
+    write_json(path, {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                      "traceback": traceback.format_exc()})
+    log.error("run failed (%s); recorded in %s, the sweep goes on", error, path)

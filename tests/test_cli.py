@@ -1,0 +1,131 @@
+"""The command line end to end: the files a run writes, multiruns, bad input, W&B offline."""
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imblearn.metrics import geometric_mean_score
+from omegaconf import OmegaConf
+from sklearn.metrics import f1_score, roc_auc_score
+
+from conftest import FAST_OVERRIDES, requires_fashion_mnist
+
+SPEC_KEYS = {
+    "gmean", "auc", "f1", "acc", "per_class_recall", "minority_acc", "majority_acc", "fit_time_s",
+    "epochs", "loss", "dataset", "ir", "seed", "train_class_counts", "val_class_counts",
+    "test_class_counts",
+}
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _run_dirs(logs: Path) -> list[Path]:
+    return sorted(p.parent for p in logs.rglob(".hydra"))
+
+
+def _check_run_folder(run: Path) -> dict:
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert SPEC_KEYS <= metrics.keys()
+    assert metrics["status"] == "ok"
+    predictions = np.load(run / "predictions.npz")
+    target, probs = predictions["target"], predictions["probs"]
+    assert probs.shape == (len(target), len(metrics["per_class_recall"]))
+    assert len(target) == sum(metrics["test_class_counts"])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    pred = probs.argmax(axis=1)
+    assert metrics["gmean"] == pytest.approx(geometric_mean_score(target, pred), abs=1e-6)
+    assert metrics["f1"] == pytest.approx(f1_score(target, pred, average="macro"), abs=1e-6)
+    auc = (roc_auc_score(target, probs[:, 1]) if probs.shape[1] == 2
+           else roc_auc_score(target, probs, multi_class="ovr"))
+    assert metrics["auc"] == pytest.approx(auc, abs=1e-5)
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "csv" / "metrics.csv").is_file()
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    return metrics
+
+
+def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli([*FAST_OVERRIDES, "loss=wce", "seed=3"])
+    assert result.returncode == 0, result.stderr
+    (run,) = _run_dirs(tmp_path / "logs")
+    metrics = _check_run_folder(run)
+    assert (metrics["loss"], metrics["dataset"], metrics["ir"], metrics["seed"]) == (
+        "wce", "synthetic", 10, 3,
+    )
+    assert metrics["epochs"] == 1
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    assert config.loss.name == "wce" and config.trainer.max_epochs == 1
+    assert "G-mean" in result.stdout and str(run) in result.stdout
+
+
+def test_multirun_gives_one_folder_per_point(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli(["-m", *FAST_OVERRIDES, "loss=ce,wce,pf", "ir=10,100"])
+    assert result.returncode == 0, result.stderr
+    runs = _run_dirs(tmp_path / "logs" / "multiruns")
+    assert len(runs) == 6
+    points = {(m["loss"], m["ir"]) for m in map(_check_run_folder, runs)}
+    assert points == {(loss, ir) for loss in ("ce", "wce", "pf") for ir in (10, 100)}
+
+
+def test_a_failing_member_does_not_stop_the_sweep(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli(["-m", *FAST_OVERRIDES, "loss=ce", "ir=0.5,10"])
+    assert result.returncode == 0, result.stderr
+    runs = _run_dirs(tmp_path / "logs" / "multiruns")
+    assert len(runs) == 2
+    failed = [r for r in runs if (r / "error.json").exists()]
+    assert len(failed) == 1
+    error = json.loads((failed[0] / "error.json").read_text())
+    assert error["status"] == "failed" and "ir=0.5" in error["error"]
+    (ok,) = set(runs) - set(failed)
+    assert _check_run_folder(ok)["ir"] == 10
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("ir=0.5", ["ir=0.5", "accepted"]),
+        ("loss=nope", ["nope", "Available options", "pf"]),
+        ("dataset=imagenet", ["imagenet", "Available options", "fashion_mnist"]),
+        ("model=vgg", ["vgg", "Available options", "fmnist_cnn"]),
+        ("loss.gama=3", ["gama"]),
+    ],
+)
+def test_bad_input_stops_with_one_message_and_touches_nothing(
+    run_cli: Runner, tmp_path: Path, override: str, named: list[str]
+) -> None:
+    logs = tmp_path / "logs"
+    good = run_cli([*FAST_OVERRIDES, "loss=ce"])
+    assert good.returncode == 0, good.stderr
+    before = {p: p.stat().st_mtime_ns for p in logs.rglob("*") if p.is_file()}
+    bad = run_cli([*FAST_OVERRIDES, override])
+    assert bad.returncode != 0
+    for word in named:
+        assert word in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr
+    after = {p: p.stat().st_mtime_ns for p in logs.rglob("*") if p.is_file()}
+    assert {p: after[p] for p in before} == before
+    assert not [p for p in after if p not in before and p.name == "metrics.json"]
+
+
+def test_wandb_without_key_runs_offline(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli([*FAST_OVERRIDES, "logger=wandb"], NETRC=str(tmp_path / "no-netrc"))
+    assert result.returncode == 0, result.stderr
+    (run,) = _run_dirs(tmp_path / "logs")
+    offline_runs = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1
+    assert f"wandb sync {offline_runs[0]}" in result.stdout
+    _check_run_folder(run)
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_fashion_mnist_multirun_one_epoch(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli(["-m", "loss=ce,wce,pf", "ir=10,100", "trainer.max_epochs=1",
+                      "trainer.enable_progress_bar=false"])
+    assert result.returncode == 0, result.stderr
+    runs = _run_dirs(tmp_path / "logs" / "multiruns")
+    assert len(runs) == 6
+    for metrics in map(_check_run_folder, runs):
+        assert metrics["dataset"] == "fashion_mnist" and metrics["gmean"] > 0.3

@@ -1,0 +1,61 @@
+"""The evaluation figures against scikit-learn / imbalanced-learn and hand-computed values."""
+
+import numpy as np
+import pytest
+import torch
+from imblearn.metrics import geometric_mean_score
+from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
+
+from imbloss.metrics import classification_summary, geometric_mean
+
+
+def _random_probs(n: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    target = torch.arange(n) % c  # every class present
+    logits = torch.randn(n, c, generator=gen) + 1.5 * torch.nn.functional.one_hot(target, c)
+    return torch.softmax(logits, dim=1), target
+
+
+def test_geometric_mean_by_hand() -> None:
+    assert geometric_mean(torch.tensor([0.5, 0.8, 0.2])) == pytest.approx((0.5 * 0.8 * 0.2) ** (1 / 3))
+    assert geometric_mean(torch.tensor([0.9, 0.0, 1.0])) == 0.0
+
+
+@pytest.mark.parametrize(("n", "c"), [(200, 2), (300, 10), (97, 5)])
+def test_summary_matches_sklearn_and_imblearn(n: int, c: int) -> None:
+    probs, target = _random_probs(n, c, seed=n)
+    summary = classification_summary(probs, target, minority_classes=[0])
+    y, p = target.numpy(), probs.numpy().astype(np.float64)
+    pred = p.argmax(axis=1)
+    recalls = recall_score(y, pred, average=None)
+    assert summary["per_class_recall"] == pytest.approx(recalls.tolist(), abs=1e-6)
+    assert summary["gmean"] == pytest.approx(geometric_mean_score(y, pred), abs=1e-6)
+    auc = roc_auc_score(y, p[:, 1]) if c == 2 else roc_auc_score(y, p, multi_class="ovr")
+    assert summary["auc"] == pytest.approx(auc, abs=1e-5)
+    assert summary["f1"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-6)
+    assert summary["acc"] == pytest.approx(accuracy_score(y, pred), abs=1e-6)
+    assert summary["minority_acc"] == pytest.approx(recalls[0], abs=1e-6)
+    assert summary["majority_acc"] == pytest.approx(recalls[1:].mean(), abs=1e-6)
+    if c == 2:
+        assert summary["f1_minority"] == pytest.approx(f1_score(y, pred, pos_label=1), abs=1e-6)
+    else:
+        assert "f1_minority" not in summary
+
+
+def test_summary_by_hand_with_a_class_never_predicted() -> None:
+    # 3 classes; class 2 is never predicted -> recall 0 -> G-mean 0.
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.3, 0.1], [0.1, 0.7, 0.2]])
+    target = torch.tensor([0, 1, 2, 1])
+    summary = classification_summary(probs, target, minority_classes=[2])
+    assert summary["per_class_recall"] == pytest.approx([1.0, 1.0, 0.0])
+    assert summary["gmean"] == 0.0
+    assert summary["minority_acc"] == 0.0
+    assert summary["majority_acc"] == 1.0
+    assert summary["acc"] == pytest.approx(0.75)
+
+
+def test_no_minority_classes_gives_none() -> None:
+    probs, target = _random_probs(50, 3, seed=1)
+    summary = classification_summary(probs, target, minority_classes=[])
+    assert summary["minority_acc"] is None
+    assert summary["majority_acc"] == pytest.approx(np.mean(summary["per_class_recall"]))
