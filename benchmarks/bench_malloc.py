@@ -1,8 +1,9 @@
 """Epoch time of the Fashion-MNIST CNN on the CPU with and without imbloss's glibc malloc tuning.
 
 Each variant runs in a fresh interpreter (glibc reads the variables at start-up): one epoch of
-forward + backward + Adam over 30,300 images of 1x28x28 (the size of the Fashion-MNIST IR=100 training
-split), batch 500, after one warm-up epoch. Prints wall time and the user / system CPU time.
+forward + backward + Adam over 30,300 images of 1x28x28 (the size of the Fashion-MNIST IR=100
+training split), batch 500, after one warm-up epoch. Prints the wall time and the user and system
+CPU time.
 
     python benchmarks/bench_malloc.py [--epochs 2]
 """
@@ -61,7 +62,10 @@ def run_child(tuned: bool, epochs: int) -> dict[str, float]:
         env.update(MALLOC_SETTINGS)
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--epochs", str(epochs)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -82,8 +86,10 @@ def main() -> None:
         figures = run_child(tuned, args.epochs)
         share = figures["sys_s"] / (figures["user_s"] + figures["sys_s"])
         name = "malloc tuned" if tuned else "glibc defaults"
-        print(f"{name:<22}{figures['epoch_s']:>10.2f}{figures['user_s']:>10.2f}"
-              f"{figures['sys_s']:>10.2f}{share:>10.0%}")
+        print(
+            f"{name:<22}{figures['epoch_s']:>10.2f}{figures['user_s']:>10.2f}"
+            f"{figures['sys_s']:>10.2f}{share:>10.0%}"
+        )
 
 
 if __name__ == "__main__":

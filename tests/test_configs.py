@@ -82,7 +82,10 @@ def test_defaults_are_the_papers_fashion_mnist_setting(
 ) -> None:
     cfg = compose_train_cfg()
     assert (cfg.loss.name, cfg.dataset.name, cfg.dataset.protocol, cfg.ir) == (
-        "pf", "fashion_mnist", "step", 100,
+        "pf",
+        "fashion_mnist",
+        "step",
+        100,
     )
     assert cfg.model._target_.endswith("FashionMNISTCNN")
     assert cfg.dataset.batch_size == 500

@@ -17,7 +17,9 @@ def _random_probs(n: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def test_geometric_mean_by_hand() -> None:
-    assert geometric_mean(torch.tensor([0.5, 0.8, 0.2])) == pytest.approx((0.5 * 0.8 * 0.2) ** (1 / 3))
+    assert geometric_mean(torch.tensor([0.5, 0.8, 0.2])) == pytest.approx(
+        (0.5 * 0.8 * 0.2) ** (1 / 3)
+    )
     assert geometric_mean(torch.tensor([0.9, 0.0, 1.0])) == 0.0
 
 

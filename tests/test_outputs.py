@@ -13,7 +13,9 @@ def test_write_json_roundtrip_and_no_temporaries(tmp_path: Path) -> None:
     path = tmp_path / "run" / "metrics.json"
     write_json(path, {"gmean": 0.5, "per_class_recall": [0.25, 1.0], "minority_acc": None})
     assert json.loads(path.read_text()) == {
-        "gmean": 0.5, "per_class_recall": [0.25, 1.0], "minority_acc": None,
+        "gmean": 0.5,
+        "per_class_recall": [0.25, 1.0],
+        "minority_acc": None,
     }
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
 

@@ -11,7 +11,8 @@ from imbloss.runtime import MALLOC_SETTINGS, OPT_OUT_VARIABLE, is_glibc, missing
 PROBE = (
     "import os, sys; from imbloss.runtime import ensure_malloc_tuning; "
     "print('start', flush=True); ensure_malloc_tuning(); "
-    "print(os.environ.get('MALLOC_TOP_PAD_'), os.environ.get('MALLOC_MMAP_THRESHOLD_'), sys.argv[1:])"
+    "env = os.environ.get; "
+    "print(env('MALLOC_TOP_PAD_'), env('MALLOC_MMAP_THRESHOLD_'), sys.argv[1:])"
 )
 
 
@@ -33,7 +34,10 @@ def test_missing_settings() -> None:
 def test_reexec_sets_variables_and_keeps_arguments() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE, "loss=pf", "ir=10"],
-        env=_clean_env(), capture_output=True, text=True, check=True,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     # 'start' twice: the first process printed it, then replaced itself.
     assert out[0] == "start" and out[1] == "start"
@@ -45,7 +49,10 @@ def test_reexec_sets_variables_and_keeps_arguments() -> None:
 
 def test_opt_out_keeps_environment() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], env=_clean_env(**{OPT_OUT_VARIABLE: "0"}),
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", PROBE],
+        env=_clean_env(**{OPT_OUT_VARIABLE: "0"}),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     assert out[:2] == ["start", "None None []"]

@@ -16,7 +16,7 @@ WANDB_HOST = "api.wandb.ai"
 
 
 def wandb_api_key_configured(environ: Mapping[str, str] | None = None) -> bool:
-    """True if W&B can authenticate: ``WANDB_API_KEY`` or a netrc entry written by ``wandb login``."""
+    """True if W&B can authenticate: ``WANDB_API_KEY``, or the netrc entry of ``wandb login``."""
     environ = os.environ if environ is None else environ
     if environ.get("WANDB_API_KEY"):
         return True
@@ -67,6 +67,8 @@ def finish_wandb(loggers: list[Logger]) -> str | None:
             experiment = logger.experiment
             if experiment.offline:
                 run_dir = Path(experiment.dir).parent
-                message = f"W&B run saved offline in {run_dir}; upload it with: wandb sync {run_dir}"
+                message = (
+                    f"W&B run saved offline in {run_dir}; upload it with: wandb sync {run_dir}"
+                )
             experiment.finish()
     return message

@@ -56,7 +56,9 @@ class ImbalancedClassifier(L.LightningModule):
         if set_epoch is not None:
             set_epoch(self.current_epoch)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x), y)
         if not torch.isfinite(loss):

@@ -26,7 +26,13 @@ from tabulate import tabulate
 from imbloss.errors import ConfigError
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
-from imbloss.outputs import ERROR_FILE, METRICS_FILE, PREDICTIONS_FILE, write_json, write_predictions
+from imbloss.outputs import (
+    ERROR_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    write_json,
+    write_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +50,11 @@ def _sweep_group() -> str | None:
 
 
 def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
-    return {k: v for k, v in OmegaConf.to_container(loss_cfg).items() if not k.startswith("_")
-            and k != "name"}
+    return {
+        k: v
+        for k, v in OmegaConf.to_container(loss_cfg).items()
+        if not k.startswith("_") and k != "name"
+    }
 
 
 def _check_top_level(cfg: DictConfig) -> None:
@@ -63,11 +72,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = instantiate(cfg.model)(input_shape=datamodule.input_shape,
-                                 num_classes=datamodule.num_classes)
+    net = instantiate(cfg.model)(
+        input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
+    )
     loss_fn = instantiate(cfg.loss, class_counts=datamodule.train_class_counts)
-    module = ImbalancedClassifier(net, loss_fn, instantiate(cfg.optimizer),
-                                  datamodule.minority_classes)
+    module = ImbalancedClassifier(
+        net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
+    )
     callbacks = list(instantiate(cfg.callbacks).values())
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
@@ -83,8 +94,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = best or None
-    val_figures = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                                   verbose=False)[0]
+    val_figures = trainer.validate(
+        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False
+    )[0]
     trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
 
     metrics: dict[str, Any] = {
@@ -108,8 +120,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "test_class_counts": list(datamodule.test_class_counts),
         "checkpoint": best,
     }
-    write_predictions(output_dir / PREDICTIONS_FILE, module.test_target.numpy(),
-                      module.test_probs.numpy())
+    write_predictions(
+        output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
+    )
     write_json(output_dir / METRICS_FILE, metrics)
     wandb_message = finish_wandb(loggers)
     print_summary(metrics, output_dir)
@@ -122,10 +135,16 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     """The short table printed at the end of a run."""
     rows = [
         (name, metrics[key])
-        for name, key in [("G-mean", "gmean"), ("AUC", "auc"), ("F1 (macro)", "f1"),
-                          ("F1 (minority)", "f1_minority"), ("accuracy", "acc"),
-                          ("minority acc", "minority_acc"), ("majority acc", "majority_acc"),
-                          ("val G-mean (selected)", "val_gmean")]
+        for name, key in [
+            ("G-mean", "gmean"),
+            ("AUC", "auc"),
+            ("F1 (macro)", "f1"),
+            ("F1 (minority)", "f1_minority"),
+            ("accuracy", "acc"),
+            ("minority acc", "minority_acc"),
+            ("majority acc", "majority_acc"),
+            ("val G-mean (selected)", "val_gmean"),
+        ]
         if metrics.get(key) is not None
     ]
     rows.append(("fit time (s)", f"{metrics['fit_time_s']:.1f}"))
@@ -153,6 +172,12 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
 
 def _record_failure(error: BaseException) -> None:
     path = _output_dir() / ERROR_FILE
-    write_json(path, {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                      "traceback": traceback.format_exc()})
+    write_json(
+        path,
+        {
+            "status": "failed",
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(),
+        },
+    )
     log.error("run failed (%s); recorded in %s, the sweep goes on", error, path)

@@ -93,7 +93,8 @@ def build_loss(name: str, class_counts: Sequence[int], **hparams: float) -> nn.M
     if unknown:
         accepted = ", ".join(spec.hparams) or "none"
         raise ConfigError(
-            f"loss {name!r} got unknown hyperparameter(s) {', '.join(unknown)}; accepted: {accepted}"
+            f"loss {name!r} got unknown hyperparameter(s) {', '.join(unknown)}; "
+            f"accepted: {accepted}"
         )
     counts = [int(c) for c in class_counts]
     if len(counts) < 2 or min(counts) < 1:

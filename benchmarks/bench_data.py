@@ -1,0 +1,102 @@
+"""How much of a training epoch the data path costs (Fashion-MNIST, step IR=100, fmnist_cnn).
+
+Times one epoch over the training split of `ImbalancedDataModule("fashion_mnist", ir=100)` in a
+plain loop (batch 500): forward + backward + Adam step of `FashionMNISTCNN`, recording separately
+the time spent waiting for each batch (indexing the uint8 tensors + normalisation). Then times the
+data path alone over the same epoch. Run:
+
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+    MALLOC_TOP_PAD_=1073741824 .venv/bin/python benchmarks/bench_data.py [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from imbloss.data import ImbalancedDataModule
+from imbloss.models import FashionMNISTCNN
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def timed_batches(
+    datamodule: ImbalancedDataModule, waits: list[float]
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches, transformed as in training; appends each batch's wait to `waits`."""
+    batches = iter(datamodule.train_dataloader())
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = datamodule.transform_batch(next(batches), training=True)
+        except StopIteration:
+            return
+        waits.append(time.perf_counter() - start)
+        yield batch
+
+
+def train_epoch(datamodule: ImbalancedDataModule, network: torch.nn.Module) -> tuple[float, float]:
+    """Seconds for one training epoch and, of those, seconds spent waiting for batches."""
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    waits: list[float] = []
+    start = time.perf_counter()
+    for images, targets in timed_batches(datamodule, waits):
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(network(images), targets).backward()
+        optimizer.step()
+    return time.perf_counter() - start, sum(waits)
+
+
+def data_epoch(datamodule: ImbalancedDataModule) -> float:
+    """Seconds to produce every training batch of one epoch with no model work."""
+    waits: list[float] = []
+    start = time.perf_counter()
+    for _ in timed_batches(datamodule, waits):
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_dir = os.environ.get("IMBLOSS_DATA_DIR", str(REPOSITORY / "data"))
+    parser.add_argument("--data-dir", default=default_dir)
+    parser.add_argument("--batch-size", type=int, default=500)
+    arguments = parser.parse_args()
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    datamodule = ImbalancedDataModule(
+        "fashion_mnist", arguments.data_dir, ir=100, batch_size=arguments.batch_size
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    setup_seconds = time.perf_counter() - start
+    network = FashionMNISTCNN(input_shape=datamodule.input_shape, num_classes=10).train()
+    warm_up = next(timed_batches(datamodule, []))
+    network(warm_up[0]).sum().backward()
+
+    epoch_seconds, wait_seconds = train_epoch(datamodule, network)
+    data_seconds = data_epoch(datamodule)
+    images = sum(datamodule.train_class_counts)
+    batches = len(datamodule.train_dataloader())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    print(f"setup (load + protocol + split + stats): {setup_seconds:.2f} s")
+    print(f"training split: {images} images, {batches} batches of {arguments.batch_size}")
+    print(f"train epoch (fmnist_cnn fwd+bwd+Adam): {epoch_seconds:.2f} s")
+    print(
+        f"  waiting for batches: {wait_seconds:.3f} s "
+        f"({100 * wait_seconds / epoch_seconds:.2f} % of the epoch)"
+    )
+    print(
+        f"data path alone (index + normalise): {data_seconds:.3f} s per epoch, "
+        f"{images / data_seconds:,.0f} images/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

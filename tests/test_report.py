@@ -1,0 +1,425 @@
+"""The report on fixture run folders written exactly as the run-output contract says.
+
+``write_run`` (also used by test_notebook.py) writes one run folder: ``.hydra/config.yaml`` as
+Hydra saves it (interpolations left in), ``metrics.json`` with the contract's keys,
+``csv/metrics.csv`` as Lightning's CSVLogger writes it (rows of one epoch split over several
+lines, then the post-fit validation/test rows), ``predictions.npz``; or ``error.json`` for a
+failed member of a multirun, or only the config for an unfinished run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from imbloss.errors import ConfigError
+from imbloss.report import build_report, load_runs, select_on_validation
+from imbloss.report.render import to_latex, to_markdown
+from imbloss.report.tables import build_tables
+
+MODEL_TARGETS = {"MLP": "imbloss.models.MLP", "SimpleCNN": "imbloss.models.SimpleCNN"}
+
+
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    loss: str = "pf",
+    hparams: dict[str, float] | None = None,
+    dataset: str = "synthetic",
+    protocol: str = "step",
+    model: str = "MLP",
+    ir: float | None = 10,
+    seed: int = 0,
+    data_seed: int = 0,
+    minority_class: int | None = None,
+    pair: str | None = None,
+    minority_fraction: float | None = None,
+    recall: Sequence[float] = (0.5, 0.9, 0.6, 0.8),
+    auc: float = 0.9,
+    f1: float = 0.7,
+    f1_minority: float | None = None,
+    val_gmean: float = 0.5,
+    val_auc: float = 0.8,
+    fit_time_s: float = 10.0,
+    status: str = "ok",
+    epochs: int = 2,
+) -> Path:
+    """One run folder under ``root/name``; figures derive from ``recall`` as the contract says."""
+    run_dir = root / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    hparams = dict(hparams or {})
+    config = {
+        "dataset": {
+            "_target_": "imbloss.data.ImbalancedDataModule",
+            "name": dataset,
+            "data_dir": "${paths.data_dir}",
+            "protocol": protocol,
+            "ir": "${ir}",
+            "seed": data_seed,
+            "batch_size": 500,
+            "minority_class": minority_class,
+            "pair": pair,
+            "minority_fraction": minority_fraction,
+        },
+        "model": {"_target_": MODEL_TARGETS[model], "_partial_": True},
+        "loss": {
+            "_target_": "imbloss.losses.build_loss",
+            "_partial_": True,
+            "name": loss,
+            **hparams,
+        },
+        "trainer": {"max_epochs": epochs},
+        "paths": {"data_dir": "/data", "output_dir": "${hydra:runtime.output_dir}"},
+        "ir": ir,
+        "seed": seed,
+    }
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if status == "failed":
+        error = {"status": "failed", "error": "RuntimeError: boom", "traceback": "Traceback..."}
+        (run_dir / "error.json").write_text(json.dumps(error))
+        return run_dir
+    if status == "unfinished":
+        return run_dir
+    num_classes = len(recall)
+    minority = [1] if protocol in ("binary", "superclass_pair") else list(range(0, num_classes, 2))
+    majority = [c for c in range(num_classes) if c not in minority]
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        "gmean": math.prod(recall) ** (1 / num_classes),
+        "auc": auc,
+        "f1": f1,
+        "acc": statistics.mean(recall),
+        "per_class_recall": list(recall),
+        "minority_acc": statistics.mean(recall[c] for c in minority),
+        "majority_acc": statistics.mean(recall[c] for c in majority),
+        "val_gmean": val_gmean,
+        "val_auc": val_auc,
+        "fit_time_s": fit_time_s,
+        "epochs": epochs,
+        "loss": loss,
+        "hparams": hparams,
+        "dataset": dataset,
+        "protocol": protocol,
+        "model": model,
+        "ir": ir,
+        "seed": seed,
+        "data_seed": data_seed,
+        "minority_classes": minority,
+        "train_class_counts": [100] * num_classes,
+        "val_class_counts": [10] * num_classes,
+        "test_class_counts": [50] * num_classes,
+    }
+    if f1_minority is not None:
+        metrics["f1_minority"] = f1_minority
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    np.savez(
+        run_dir / "predictions.npz",
+        target=np.arange(num_classes, dtype=np.int64),
+        probs=np.eye(num_classes, dtype=np.float32),
+    )
+    (run_dir / "csv").mkdir()
+    lines = ["epoch,step,train/loss,val/auc,val/gmean,val/loss,test/gmean"]
+    for epoch in range(epochs):
+        lines.append(f"{epoch},{epoch},,0.8,{0.3 + 0.1 * epoch},{1.5 - 0.2 * epoch},")
+        lines.append(f"{epoch},{epoch},{2.0 - 0.3 * epoch},,,,")
+    lines.append(f"{epochs},{epochs},,0.8,{val_gmean},1.0,")
+    lines.append(f"{epochs},{epochs},,,,,{metrics['gmean']}")
+    (run_dir / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    return run_dir
+
+
+def _tables(root: Path) -> dict[str, Any]:
+    runs = load_runs(root)
+    return {t.name: t for t in build_tables(runs, select_on_validation(runs))}
+
+
+def _cell(table: Any, **keys: Any) -> pd.Series:
+    grid = table.grid()
+    mask = pd.Series(True, index=grid.index)
+    for key, value in keys.items():
+        mask &= grid[key].isna() if value is None else grid[key] == value
+    assert mask.sum() == 1, f"{keys} matches {mask.sum()} cells"
+    return grid[mask].iloc[0]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def test_load_runs_reads_config_and_metrics_of_every_status(tmp_path: Path) -> None:
+    write_run(tmp_path / "sweep", "0", loss="wce", hparams={"scale": 2}, ir=100, seed=3)
+    write_run(tmp_path / "sweep", "1", loss="wce", hparams={"scale": 3}, ir=100, status="failed")
+    write_run(tmp_path, "lone", loss="pf", protocol="binary", ir=None, minority_class=3,
+              recall=(0.9, 0.5), model="SimpleCNN", status="unfinished")
+    runs = load_runs(tmp_path).set_index("run_dir")
+
+    assert list(runs.index) == ["lone", "sweep/0", "sweep/1"]
+    assert runs.loc["sweep/0", "status"] == "ok"
+    assert runs.loc["sweep/0", "hparams"] == '{"scale": 2.0}'
+    assert runs.loc["sweep/0", "gmean"] == pytest.approx((0.5 * 0.9 * 0.6 * 0.8) ** 0.25)
+    assert (runs.loc["sweep/0", "ir"], runs.loc["sweep/0", "seed"]) == (100, 3)
+    failed = runs.loc["sweep/1"]
+    assert (failed["status"], failed["error"], failed["loss"]) == (
+        "failed", "RuntimeError: boom", "wce"
+    )
+    assert (failed["ir"], failed["model"], failed["hparams"]) == (100, "MLP", '{"scale": 3.0}')
+    assert math.isnan(failed["gmean"])
+    lone = runs.loc["lone"]
+    assert (lone["status"], lone["variant"], lone["model"]) == ("unfinished", "3", "SimpleCNN")
+    assert math.isnan(lone["ir"])
+
+
+def test_load_runs_skips_the_report_folder_and_run_subfolders(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run")
+    (run / "checkpoints" / "nested").mkdir(parents=True)
+    (run / "checkpoints" / "nested" / "metrics.json").write_text("{}")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "metrics.json").write_text("{}")
+    assert list(load_runs(tmp_path, exclude=tmp_path / "report")["run_dir"]) == ["run"]
+
+
+# --- selection on validation -------------------------------------------------------------------
+
+
+def test_selection_picks_the_best_validation_gmean_not_the_best_test(tmp_path: Path) -> None:
+    # The grid point with the best test G-mean (scale 1) has the worst validation G-mean.
+    write_run(tmp_path, "a", loss="wce", hparams={"scale": 1}, val_gmean=0.40,
+              recall=(0.9, 0.9, 0.9, 0.9))
+    write_run(tmp_path, "b", loss="wce", hparams={"scale": 2}, val_gmean=0.70,
+              recall=(0.2, 0.6, 0.4, 0.5))
+    write_run(tmp_path, "c", loss="wce", hparams={"scale": 3}, val_gmean=0.60,
+              recall=(0.8, 0.8, 0.8, 0.8))
+    selected = select_on_validation(load_runs(tmp_path))
+    assert list(selected["run_dir"]) == ["b"]
+    assert selected["grid_points"].tolist() == [3]
+
+    cell = _cell(_tables(tmp_path)["gmean_auc_synthetic_step"], loss="wce", metric="gmean")
+    assert cell["mean"] == pytest.approx((0.2 * 0.6 * 0.4 * 0.5) ** 0.25)
+    assert cell["n"] == 1
+
+
+def test_selection_breaks_ties_on_validation_auc_then_folder(tmp_path: Path) -> None:
+    write_run(tmp_path, "a", loss="focal", hparams={"gamma": 0}, val_gmean=0.7, val_auc=0.80)
+    write_run(tmp_path, "b", loss="focal", hparams={"gamma": 1}, val_gmean=0.7, val_auc=0.85)
+    write_run(tmp_path, "c", loss="focal", hparams={"gamma": 2}, val_gmean=0.7, val_auc=0.85)
+    assert list(select_on_validation(load_runs(tmp_path))["run_dir"]) == ["b"]
+
+
+def test_selection_is_per_setting_and_seed(tmp_path: Path) -> None:
+    for ir in (10, 100):
+        for seed in (0, 1):
+            for scale in (1, 2):
+                best = scale == (1 if (ir, seed) == (10, 0) else 2)
+                write_run(tmp_path, f"ir{ir}-s{seed}-{scale}", loss="wce", ir=ir, seed=seed,
+                          hparams={"scale": scale}, val_gmean=0.9 if best else 0.1)
+    selected = select_on_validation(load_runs(tmp_path))
+    assert sorted(selected["run_dir"]) == ["ir10-s0-1", "ir10-s1-2", "ir100-s0-2", "ir100-s1-2"]
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def test_ir_table_averages_seeds_with_sample_std(tmp_path: Path) -> None:
+    for seed, recall in enumerate([(0.8,) * 4, (0.82,) * 4, (0.84,) * 4]):
+        write_run(tmp_path, f"pf{seed}", loss="pf", seed=seed, recall=recall, auc=0.9 + seed / 100)
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    cell = _cell(table, loss="pf", metric="gmean")
+    assert (cell["mean"], cell["std"], cell["n"]) == (
+        pytest.approx(0.82), pytest.approx(0.02), 3
+    )
+    markdown = to_markdown(table)
+    assert "82.00 ± 2.00 [n=3]" in markdown
+    assert "91.00 ± 1.00 [n=3]" in markdown
+    assert "| IR=10 " in markdown and "PF-loss" in markdown
+
+
+def test_missing_and_failed_cells_are_flagged_not_filled(tmp_path: Path) -> None:
+    write_run(tmp_path, "pf10", loss="pf", ir=10)
+    write_run(tmp_path, "ce10", loss="ce", ir=10)
+    write_run(tmp_path, "ce100", loss="ce", ir=100)
+    write_run(tmp_path, "pf100", loss="pf", ir=100, status="failed")
+    write_run(tmp_path, "ce100b", loss="ce", ir=100, seed=1, status="unfinished")
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    failed = _cell(table, loss="pf", ir=100.0, metric="gmean")
+    assert (failed["n"], failed["n_failed"], failed["status"]) == (0, 1, "failed")
+    assert math.isnan(failed["mean"])
+    partial = _cell(table, loss="ce", ir=100.0, metric="gmean")
+    assert (partial["n"], partial["n_unfinished"], partial["status"]) == (1, 1, "partial")
+    markdown = to_markdown(table)
+    assert "— [n=0, 1 failed]" in markdown
+    assert "[n=1, 1 unfinished]" in markdown
+
+    # a loss never run at one IR is a dash, not a number
+    write_run(tmp_path, "wce10", loss="wce", hparams={"scale": 1}, ir=10)
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    missing = _cell(table, loss="wce", ir=100.0, metric="auc")
+    assert (missing["n"], missing["status"]) == (0, "missing")
+    assert len(table.grid()) == 3 * 2 * 2  # losses x IRs x metrics, nothing more
+
+
+def test_best_per_column_is_bold_in_markdown_and_latex(tmp_path: Path) -> None:
+    write_run(tmp_path, "ce", loss="ce", recall=(0.5,) * 4, auc=0.95)
+    write_run(tmp_path, "pf", loss="pf", recall=(0.7,) * 4, auc=0.90)
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    markdown = to_markdown(table)
+    assert "**70.00** [n=1]" in markdown and "**95.00** [n=1]" in markdown
+    assert "**50.00**" not in markdown and "**90.00**" not in markdown
+    latex = to_latex(table)
+    assert r"\textbf{70.00} [n=1]" in latex and r"\textbf{95.00} [n=1]" in latex
+    assert r"PF-loss" in latex and r"\begin{tabular}{llcc}" in latex
+
+
+def test_binary_table_has_one_column_pair_per_minority_class(tmp_path: Path) -> None:
+    for cls, recall in ((1, (0.9, 0.81)), (3, (0.64, 1.0))):
+        for loss in ("wce", "pf"):
+            write_run(tmp_path, f"{loss}{cls}", loss=loss, dataset="cifar10", protocol="binary",
+                      model="SimpleCNN", ir=None, minority_class=cls, recall=recall, auc=0.77)
+    tables = _tables(tmp_path)
+    table = tables["gmean_auc_cifar10_binary"]
+    assert table.title.startswith("Table II shape")
+    markdown = to_markdown(table)
+    header = markdown.splitlines()[4]
+    assert [h.strip() for h in header.strip("|").split("|")] == [
+        "Method", "CIFAR-10-1 G-mean", "CIFAR-10-1 AUC", "CIFAR-10-3 G-mean", "CIFAR-10-3 AUC",
+    ]
+    # sqrt(0.9 * 0.81) = 0.8538..., sqrt(0.64 * 1.0) = 0.8; equal printed values share the bold
+    assert "**85.38** [n=1]" in markdown and "**80.00** [n=1]" in markdown
+    assert markdown.count("**77.00** [n=1]") == 4
+    latex = to_latex(table)
+    assert r"\multicolumn{2}{c}{CIFAR-10-1}" in latex
+
+
+def test_pair_table_reports_minority_f1_in_fractions(tmp_path: Path) -> None:
+    for fraction in (0.2, 0.05):
+        for loss, f1 in (("mse", 0.6698), ("msfe", 0.6772)):
+            write_run(tmp_path, f"{loss}{fraction}", loss=loss, dataset="cifar100",
+                      protocol="superclass_pair", pair="household", minority_fraction=fraction,
+                      ir=None, recall=(0.9, 0.5), f1_minority=f1, auc=0.7819)
+    table = _tables(tmp_path)["f1_auc_cifar100_superclass_pair"]
+    assert table.title.startswith("Second source, Table 1 shape")
+    markdown = to_markdown(table)
+    assert "F1 of label 1" in markdown
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert [h.strip() for h in lines[0].strip("|").split("|")] == [
+        "Dataset", "Imb. level", "F-1 Score MSE", "F-1 Score MSFE", "ROC-AUC MSE", "ROC-AUC MSFE",
+    ]
+    first, second = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
+    assert first[:2] == ["Household", "0.2"]  # 0.2 before 0.05, as the source prints
+    assert second[:2] == ["", "0.05"]  # the group label only on its first row
+    assert first[2:4] == ["0.6698 [n=1]", "**0.6772** [n=1]"]
+
+
+def test_training_time_sums_each_tuning_and_averages_one_run(tmp_path: Path) -> None:
+    # wce: two tunings (IR 10, IR 100) of three grid points; pf: one run per IR.
+    for ir, times in ((10, (10.0, 20.0, 30.0)), (100, (40.0, 50.0, 60.0))):
+        for scale, fit_time in zip((1, 2, 3), times, strict=True):
+            write_run(tmp_path, f"wce{ir}-{scale}", loss="wce", hparams={"scale": scale}, ir=ir,
+                      fit_time_s=fit_time)
+        write_run(tmp_path, f"pf{ir}", loss="pf", ir=ir, fit_time_s=ir * 4.0)
+    table = _tables(tmp_path)["training_time"]
+    wce = _cell(table, loss="wce")
+    # whole = mean(10+20+30, 40+50+60) = 105; one run = mean of the six = 35
+    assert (wce["whole_s"], wce["mean"], wce["n"], wce["tunings"]) == (105.0, 35.0, 6, 2)
+    pf = _cell(table, loss="pf")
+    assert (pf["whole_s"], pf["mean"], pf["n"]) == (220.0, 220.0, 2)
+    markdown = to_markdown(table)
+    assert "105 (35) [n=6]" in markdown and "220 (220) [n=2]" in markdown
+
+
+def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:
+    write_run(tmp_path, "a", loss="pf", ir=10)
+    write_run(tmp_path, "b", loss="ce", ir=100, recall=(0.2, 0.4, 0.6, 0.8))
+    write_run(tmp_path, "c", loss="pf", protocol="binary", ir=None, minority_class=1,
+              recall=(0.9, 0.4))
+    table = _tables(tmp_path)["all_cells"]
+    grid = table.grid()
+    assert len(grid) == 3 * 6  # three settings x losses that ran, six figures
+    cell = _cell(table, loss="ce", ir=100.0, metric="majority_acc")
+    assert cell["mean"] == pytest.approx((0.4 + 0.8) / 2)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imbloss.report", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_cli_writes_every_format_beside_the_runs(tmp_path: Path) -> None:
+    for ir in (10, 100):
+        write_run(tmp_path, f"pf{ir}", loss="pf", ir=ir)
+        write_run(tmp_path, f"ce{ir}", loss="ce", ir=ir, status="failed" if ir == 100 else "ok")
+    result = _run_cli(str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "report"
+    for stem in ("training_time", "gmean_auc_synthetic_step", "class_acc_synthetic_step",
+                 "all_cells"):
+        for ext in ("md", "csv", "tex"):
+            assert (out / f"{stem}.{ext}").is_file()
+            assert f"wrote {out / f'{stem}.{ext}'}" in result.stdout
+    plots = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert plots == [
+        "curves_synthetic_step_MLP_ir10.png",
+        "curves_synthetic_step_MLP_ir100.png",
+        "gmean_vs_ir_synthetic_step_MLP.png",
+        "recall_synthetic_step_MLP_ir10.png",
+        "recall_synthetic_step_MLP_ir100.png",
+    ]
+    report = (out / "report.md").read_text()
+    assert "failed 1" in report and "`ce100`" in report and "RuntimeError: boom" in report
+    cells = pd.read_csv(out / "gmean_auc_synthetic_step.csv")
+    failed = cells[(cells["loss"] == "ce") & (cells["ir"] == 100)]
+    assert set(failed["status"]) == {"failed"} and failed["mean"].isna().all()
+    # a second report ignores the first one's folder
+    assert _run_cli(str(tmp_path), "--format", "csv").returncode == 0
+
+
+def test_cli_without_runs_exits_non_zero_with_one_message(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = _run_cli(str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert "no runs under" in result.stderr and "metrics.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_format_is_a_config_error(tmp_path: Path) -> None:
+    write_run(tmp_path, "a")
+    with pytest.raises(ConfigError, match="unknown report format.*accepted: md, csv, tex, png"):
+        build_report(tmp_path, formats=["md", "pdf"])
+
+
+def test_report_of_hundreds_of_runs_takes_seconds(tmp_path: Path) -> None:
+    grids = {"wce": [{"scale": s} for s in (0.5, 1, 2, 5, 10)],
+             "focal": [{"gamma": g} for g in (0, 0.5, 1, 2, 5)],
+             "pf": [{}], "ce": [{}]}
+    count = 0
+    for ir in (10, 100, 200):
+        for seed in range(3):
+            for loss, points in grids.items():
+                for hparams in points:
+                    for cls in (1, 3):
+                        write_run(tmp_path, f"r{count}", loss=loss, hparams=hparams, ir=ir,
+                                  seed=seed, protocol="binary", minority_class=cls,
+                                  recall=(0.9, 0.5), val_gmean=0.5 + count % 7 / 100)
+                        count += 1
+    started = time.perf_counter()
+    report = build_report(tmp_path)
+    elapsed = time.perf_counter() - started
+    assert len(report.runs) == count == 216
+    assert len(report.selected) == 3 * 3 * 4 * 2
+    assert elapsed < 20, f"report of {count} runs took {elapsed:.1f} s"
