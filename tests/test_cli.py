@@ -105,6 +105,7 @@ def test_a_failing_member_does_not_stop_the_sweep(run_cli: Runner, tmp_path: Pat
     ("override", "named"),
     [
         ("ir=0.5", ["ir=0.5", "accepted"]),
+        ("ir=abc", ["ir=abc", "accepted"]),
         ("loss=nope", ["nope", "Available options", "pf"]),
         ("dataset=imagenet", ["imagenet", "Available options", "fashion_mnist"]),
         ("model=vgg", ["vgg", "Available options", "fmnist_cnn"]),

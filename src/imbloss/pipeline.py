@@ -57,15 +57,8 @@ def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _check_top_level(cfg: DictConfig) -> None:
-    ir = cfg.get("ir")
-    if ir is not None and (not isinstance(ir, int | float) or isinstance(ir, bool) or ir < 1):
-        raise ConfigError(f"ir={ir!r} is not an imbalance ratio; accepted: a number >= 1, or null")
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
-    _check_top_level(cfg)
     output_dir = _output_dir()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -108,16 +101,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "loss": cfg.loss.name,
         "hparams": _loss_hparams(cfg.loss),
-        "dataset": cfg.dataset.name,
-        "protocol": cfg.dataset.protocol,
         "model": cfg.model._target_.rsplit(".", 1)[-1],
-        "ir": cfg.ir,
         "seed": cfg.seed,
-        "data_seed": cfg.dataset.seed,
-        "minority_classes": list(datamodule.minority_classes),
-        "train_class_counts": list(datamodule.train_class_counts),
-        "val_class_counts": list(datamodule.val_class_counts),
-        "test_class_counts": list(datamodule.test_class_counts),
+        **datamodule.summary(),
         "checkpoint": best,
     }
     write_predictions(
@@ -133,23 +119,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     """The short table printed at the end of a run."""
-    rows = [
-        (name, metrics[key])
-        for name, key in [
-            ("G-mean", "gmean"),
-            ("AUC", "auc"),
-            ("F1 (macro)", "f1"),
-            ("F1 (minority)", "f1_minority"),
-            ("accuracy", "acc"),
-            ("minority acc", "minority_acc"),
-            ("majority acc", "majority_acc"),
-            ("val G-mean (selected)", "val_gmean"),
-        ]
-        if metrics.get(key) is not None
+    figures = [
+        ("G-mean", "gmean"),
+        ("AUC", "auc"),
+        ("F1 (macro)", "f1"),
+        ("F1 (minority)", "f1_minority"),
+        ("accuracy", "acc"),
+        ("minority acc", "minority_acc"),
+        ("majority acc", "majority_acc"),
+        ("val G-mean (selected)", "val_gmean"),
     ]
-    rows.append(("fit time (s)", f"{metrics['fit_time_s']:.1f}"))
+    rows = [(name, f"{metrics[key]:.4f}") for name, key in figures if metrics.get(key) is not None]
+    rows.append(("fit time", f"{metrics['fit_time_s']:.1f} s"))
     title = f"test figures: loss={metrics['loss']} dataset={metrics['dataset']} ir={metrics['ir']}"
-    print(f"\n{title}\n" + tabulate(rows, floatfmt=".4f", tablefmt="simple_outline"))
+    table = tabulate(
+        rows, tablefmt="simple_outline", disable_numparse=True, colalign=("left", "right")
+    )
+    print(f"\n{title}\n{table}")
     print(f"outputs: {output_dir}")
 
 

@@ -1,0 +1,192 @@
+"""`ImbalancedDataModule`: a dataset source + an imbalance protocol + a stratified validation split.
+
+The decoded images stay uint8 tensors in memory (on the training GPU when there is one); batches
+are cut by index, then normalised — and, for training with `augment`, randomly cropped and flipped —
+as whole tensors in `on_after_batch_transfer`, i.e. on the training device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+
+from imbloss.data.batches import TensorBatches
+from imbloss.data.protocols import ProtocolSettings, apply_protocol, check_protocol
+from imbloss.data.sampling import seeded_rng
+from imbloss.data.sources import check_source_options, fetch_source, load_source
+from imbloss.data.splits import check_val_fraction, stratified_split
+from imbloss.data.transforms import channel_stats, normalize, random_crop_flip
+from imbloss.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class ImbalancedDataModule(lightning.LightningDataModule):
+    """Imbalanced train / validation / test splits of one dataset, served as tensor batches.
+
+    `seed` is the subsampling seed (protocol and validation split), independent of the training
+    seed; the training batch order is drawn from the training seed (`torch.initial_seed()`, which
+    `lightning.seed_everything` sets). After `prepare_data()` and `setup()`:
+    `num_classes`, `input_shape` (C, H, W), `class_names`, `minority_classes` and
+    `{train,val,test}_class_counts`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data_dir: str,
+        protocol: str = "step",
+        ir: float | None = 100.0,
+        seed: int = 0,
+        batch_size: int = 500,
+        eval_batch_size: int = 2000,
+        val_fraction: float = 0.1,
+        verify: bool = True,
+        download: bool = True,
+        minority_class: int | None = None,
+        pair: str | None = None,
+        minority_fraction: float | None = None,
+        augment: bool = False,
+        **source_options: Any,
+    ) -> None:
+        super().__init__()
+        check_source_options(name, source_options)
+        check_protocol(protocol)
+        is_number = isinstance(ir, int | float) and not isinstance(ir, bool)
+        if ir is not None and not (is_number and math.isfinite(ir) and ir >= 1):
+            raise ConfigError(f"ir={ir} is out of range; accepted: a finite number >= 1 (or null)")
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if int(value) < 1:
+                raise ConfigError(f"{key}={value} is out of range; accepted: an integer >= 1")
+        check_val_fraction(val_fraction)
+        self.name = name
+        self.data_dir = Path(data_dir)
+        self.protocol = protocol
+        self.ir = None if ir is None else float(ir)
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.val_fraction = float(val_fraction)
+        self.augment = augment
+        self.settings = ProtocolSettings(
+            ir=self.ir,
+            seed=self.seed,
+            minority_class=minority_class,
+            pair=pair,
+            minority_fraction=minority_fraction,
+        )
+        self.source_options = {"verify": verify, "download": download, **source_options}
+        self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    # ------------------------------------------------------------------ data preparation
+
+    def prepare_data(self) -> None:
+        """Put the dataset's files below `data_dir` (decompress or download); loads nothing."""
+        fetch_source(self.name, self.data_dir, **self.source_options)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, apply the protocol, carve the validation split. Runs once; later calls return."""
+        if self._splits is not None:
+            return
+        source = load_source(self.name, self.data_dir, **self.source_options)
+        task = apply_protocol(self.protocol, source, self.settings)
+        train_part, val_part = stratified_split(
+            task.train.targets, task.num_classes, self.val_fraction, seeded_rng(self.seed, "val")
+        )
+        train_positions = task.train.indices
+        self._splits = {
+            "train": (
+                source.train.images[train_positions[train_part]],
+                task.train.targets[train_part],
+            ),
+            "val": (source.train.images[train_positions[val_part]], task.train.targets[val_part]),
+            "test": (source.test.images[task.test.indices], task.test.targets),
+        }
+        self.mean, self.std = channel_stats(source.train.images)
+        self.class_names = task.class_names
+        self.num_classes = task.num_classes
+        self.minority_classes = task.minority_classes
+        self.input_shape: tuple[int, int, int] = source.input_shape
+        counts = {
+            split: torch.bincount(targets, minlength=self.num_classes).tolist()
+            for split, (_, targets) in self._splits.items()
+        }
+        self.train_class_counts: list[int] = counts["train"]
+        self.val_class_counts: list[int] = counts["val"]
+        self.test_class_counts: list[int] = counts["test"]
+        log.info(
+            "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s",
+            self.name,
+            self.protocol,
+            self.ir,
+            self.seed,
+            self.train_class_counts,
+            self.val_class_counts,
+            self.test_class_counts,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What the run used, for metrics.json: names, protocol, seed and exact class counts."""
+        return {
+            "dataset": self.name,
+            "protocol": self.protocol,
+            "ir": self.ir,
+            "data_seed": self.seed,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "minority_classes": self.minority_classes,
+            "train_class_counts": self.train_class_counts,
+            "val_class_counts": self.val_class_counts,
+            "test_class_counts": self.test_class_counts,
+        }
+
+    # ------------------------------------------------------------------ batches
+
+    def _device(self) -> torch.device:
+        """The trainer's device when it is a GPU (the uint8 tensors then live there), else CPU."""
+        trainer = self.trainer
+        if trainer is not None and trainer.strategy.root_device.type == "cuda":
+            return trainer.strategy.root_device
+        return torch.device("cpu")
+
+    def _split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._splits is None:
+            raise RuntimeError("call setup() before asking for batches")
+        device = self._device()
+        images, targets = self._splits[split]
+        if images.device != device:
+            images, targets = images.to(device), targets.to(device)
+            self._splits[split] = (images, targets)
+        return images, targets
+
+    def train_dataloader(self) -> TensorBatches:
+        generator = torch.Generator().manual_seed(torch.initial_seed())
+        return TensorBatches(
+            *self._split_tensors("train"), self.batch_size, shuffle=True, generator=generator
+        )
+
+    def val_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self._split_tensors("val"), self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self._split_tensors("test"), self.eval_batch_size)
+
+    def transform_batch(
+        self, batch: tuple[torch.Tensor, torch.Tensor], training: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 batch -> (normalised float32 images, int64 targets); augments training batches."""
+        images, targets = batch
+        if training and self.augment:
+            images = random_crop_flip(images)
+        return normalize(images, self.mean, self.std), targets
+
+    def on_after_batch_transfer(
+        self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        training = self.trainer is not None and self.trainer.training
+        return self.transform_batch(batch, training)

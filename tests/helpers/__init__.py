@@ -1,0 +1,1 @@
+"""Test helpers importable from any test module (`from helpers.cifar import ...`)."""

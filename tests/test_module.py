@@ -1,0 +1,79 @@
+"""The LightningModule: the loss's epoch hook, and no NaN reaching the optimiser."""
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from imbloss.data import ImbalancedDataModule
+from imbloss.losses import build_loss
+from imbloss.module import ImbalancedClassifier, NonFiniteLossError
+
+
+class RecordingLoss(nn.Module):
+    """Cross-entropy that records the epochs it is told about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, target)
+
+
+class NaNAfterFirstStep(RecordingLoss):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = super().forward(logits, target)
+        return loss * torch.tensor(float("nan")) if self.calls > 1 else loss
+
+
+def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> tuple[ImbalancedClassifier, L.Trainer]:
+    torch.manual_seed(0)
+    datamodule = ImbalancedDataModule(
+        "synthetic", str(tmp_path), protocol="step", ir=10, batch_size=100, eval_batch_size=500
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    in_features = int(torch.tensor(datamodule.input_shape).prod())
+    net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, datamodule.num_classes))
+    module = ImbalancedClassifier(
+        net, loss_fn, lambda p: torch.optim.SGD(p, lr=0.1), datamodule.minority_classes
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return module, trainer
+
+
+def test_loss_is_told_every_epoch(tmp_path) -> None:
+    loss_fn = RecordingLoss()
+    _fit(loss_fn, tmp_path, epochs=3)
+    assert loss_fn.epochs == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("epochs", "reweighted"), [(2, False), (3, True)])
+def test_deferred_reweighting_switches_on_through_the_hook(tmp_path, epochs, reweighted) -> None:
+    loss_fn = build_loss("wldam", class_counts=[180, 18] * 5, drw_epoch=2)
+    _fit(loss_fn, tmp_path, epochs=epochs)
+    assert (loss_fn.class_weights is loss_fn.drw_weights) is reweighted
+
+
+def test_non_finite_loss_stops_before_the_optimizer(tmp_path) -> None:
+    loss_fn = NaNAfterFirstStep()
+    with pytest.raises(NonFiniteLossError, match="training loss is nan at epoch 0, batch 1"):
+        _fit(loss_fn, tmp_path, epochs=1)
