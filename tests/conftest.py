@@ -14,9 +14,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from imbloss.sweeps import register_resolvers
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 FASHION_MNIST_DEB = Path("/usr/share/datasets/fashion-mnist")
+register_resolvers()  # as train.py does before Hydra composes
 
 # A tiny, fast configuration: the synthetic dataset, one epoch, no progress bar.
 FAST_OVERRIDES = (

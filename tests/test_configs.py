@@ -91,3 +91,12 @@ def test_defaults_are_the_papers_fashion_mnist_setting(
     assert cfg.dataset.batch_size == 500
     assert cfg.optimizer._target_ == "torch.optim.Adam"
     assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (0.001, 0.0)
+
+
+@pytest.mark.parametrize(("max_epochs", "drw_epoch"), [(200, 160), (15, 12), (1, 0)])
+def test_wldam_reweights_from_four_fifths_of_the_schedule(
+    compose_train_cfg: Callable[..., DictConfig], max_epochs: int, drw_epoch: int
+) -> None:
+    cfg = compose_train_cfg("loss=wldam", f"trainer.max_epochs={max_epochs}")
+    assert cfg.loss.drw_epoch == drw_epoch
+    assert instantiate(cfg.loss, class_counts=[100, 10]).drw_epoch == drw_epoch

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 
 from imbloss.errors import ConfigError
 from imbloss.losses import ClassCountLoss, available_losses, build_loss, loss_spec
@@ -36,8 +37,11 @@ def test_registry_holds_exactly_the_spec_names() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_NAMES))
-def test_loss_config_file_builds_the_registered_loss_with_its_defaults(name: str) -> None:
-    cfg = OmegaConf.load(LOSS_CONF_DIR / f"{name}.yaml")
+def test_loss_config_file_builds_the_registered_loss_with_its_defaults(
+    compose_train_cfg: Callable[..., DictConfig], name: str
+) -> None:
+    # the source's 200-epoch schedule, on which wldam's drw_epoch resolves to its default 160
+    cfg = compose_train_cfg(f"loss={name}", "trainer.max_epochs=200").loss
     assert cfg._target_ == "imbloss.losses.build_loss"
     assert cfg.name == name
     hparams = {k: v for k, v in cfg.items() if not k.startswith("_") and k != "name"}

@@ -117,6 +117,8 @@ def write_run(
         "ir": ir,
         "seed": seed,
         "data_seed": data_seed,
+        "num_classes": num_classes,
+        "class_names": [f"class {c}" for c in range(num_classes)],
         "minority_classes": minority,
         "train_class_counts": [100] * num_classes,
         "val_class_counts": [10] * num_classes,
@@ -161,8 +163,17 @@ def _cell(table: Any, **keys: Any) -> pd.Series:
 def test_load_runs_reads_config_and_metrics_of_every_status(tmp_path: Path) -> None:
     write_run(tmp_path / "sweep", "0", loss="wce", hparams={"scale": 2}, ir=100, seed=3)
     write_run(tmp_path / "sweep", "1", loss="wce", hparams={"scale": 3}, ir=100, status="failed")
-    write_run(tmp_path, "lone", loss="pf", protocol="binary", ir=None, minority_class=3,
-              recall=(0.9, 0.5), model="SimpleCNN", status="unfinished")
+    write_run(
+        tmp_path,
+        "lone",
+        loss="pf",
+        protocol="binary",
+        ir=None,
+        minority_class=3,
+        recall=(0.9, 0.5),
+        model="SimpleCNN",
+        status="unfinished",
+    )
     runs = load_runs(tmp_path).set_index("run_dir")
 
     assert list(runs.index) == ["lone", "sweep/0", "sweep/1"]
@@ -172,7 +183,9 @@ def test_load_runs_reads_config_and_metrics_of_every_status(tmp_path: Path) -> N
     assert (runs.loc["sweep/0", "ir"], runs.loc["sweep/0", "seed"]) == (100, 3)
     failed = runs.loc["sweep/1"]
     assert (failed["status"], failed["error"], failed["loss"]) == (
-        "failed", "RuntimeError: boom", "wce"
+        "failed",
+        "RuntimeError: boom",
+        "wce",
     )
     assert (failed["ir"], failed["model"], failed["hparams"]) == (100, "MLP", '{"scale": 3.0}')
     assert math.isnan(failed["gmean"])
@@ -195,12 +208,15 @@ def test_load_runs_skips_the_report_folder_and_run_subfolders(tmp_path: Path) ->
 
 def test_selection_picks_the_best_validation_gmean_not_the_best_test(tmp_path: Path) -> None:
     # The grid point with the best test G-mean (scale 1) has the worst validation G-mean.
-    write_run(tmp_path, "a", loss="wce", hparams={"scale": 1}, val_gmean=0.40,
-              recall=(0.9, 0.9, 0.9, 0.9))
-    write_run(tmp_path, "b", loss="wce", hparams={"scale": 2}, val_gmean=0.70,
-              recall=(0.2, 0.6, 0.4, 0.5))
-    write_run(tmp_path, "c", loss="wce", hparams={"scale": 3}, val_gmean=0.60,
-              recall=(0.8, 0.8, 0.8, 0.8))
+    write_run(
+        tmp_path, "a", loss="wce", hparams={"scale": 1}, val_gmean=0.40, recall=(0.9, 0.9, 0.9, 0.9)
+    )
+    write_run(
+        tmp_path, "b", loss="wce", hparams={"scale": 2}, val_gmean=0.70, recall=(0.2, 0.6, 0.4, 0.5)
+    )
+    write_run(
+        tmp_path, "c", loss="wce", hparams={"scale": 3}, val_gmean=0.60, recall=(0.8, 0.8, 0.8, 0.8)
+    )
     selected = select_on_validation(load_runs(tmp_path))
     assert list(selected["run_dir"]) == ["b"]
     assert selected["grid_points"].tolist() == [3]
@@ -222,8 +238,15 @@ def test_selection_is_per_setting_and_seed(tmp_path: Path) -> None:
         for seed in (0, 1):
             for scale in (1, 2):
                 best = scale == (1 if (ir, seed) == (10, 0) else 2)
-                write_run(tmp_path, f"ir{ir}-s{seed}-{scale}", loss="wce", ir=ir, seed=seed,
-                          hparams={"scale": scale}, val_gmean=0.9 if best else 0.1)
+                write_run(
+                    tmp_path,
+                    f"ir{ir}-s{seed}-{scale}",
+                    loss="wce",
+                    ir=ir,
+                    seed=seed,
+                    hparams={"scale": scale},
+                    val_gmean=0.9 if best else 0.1,
+                )
     selected = select_on_validation(load_runs(tmp_path))
     assert sorted(selected["run_dir"]) == ["ir10-s0-1", "ir10-s1-2", "ir100-s0-2", "ir100-s1-2"]
 
@@ -236,9 +259,7 @@ def test_ir_table_averages_seeds_with_sample_std(tmp_path: Path) -> None:
         write_run(tmp_path, f"pf{seed}", loss="pf", seed=seed, recall=recall, auc=0.9 + seed / 100)
     table = _tables(tmp_path)["gmean_auc_synthetic_step"]
     cell = _cell(table, loss="pf", metric="gmean")
-    assert (cell["mean"], cell["std"], cell["n"]) == (
-        pytest.approx(0.82), pytest.approx(0.02), 3
-    )
+    assert (cell["mean"], cell["std"], cell["n"]) == (pytest.approx(0.82), pytest.approx(0.02), 3)
     markdown = to_markdown(table)
     assert "82.00 ± 2.00 [n=3]" in markdown
     assert "91.00 ± 1.00 [n=3]" in markdown
@@ -284,15 +305,29 @@ def test_best_per_column_is_bold_in_markdown_and_latex(tmp_path: Path) -> None:
 def test_binary_table_has_one_column_pair_per_minority_class(tmp_path: Path) -> None:
     for cls, recall in ((1, (0.9, 0.81)), (3, (0.64, 1.0))):
         for loss in ("wce", "pf"):
-            write_run(tmp_path, f"{loss}{cls}", loss=loss, dataset="cifar10", protocol="binary",
-                      model="SimpleCNN", ir=None, minority_class=cls, recall=recall, auc=0.77)
+            write_run(
+                tmp_path,
+                f"{loss}{cls}",
+                loss=loss,
+                dataset="cifar10",
+                protocol="binary",
+                model="SimpleCNN",
+                ir=None,
+                minority_class=cls,
+                recall=recall,
+                auc=0.77,
+            )
     tables = _tables(tmp_path)
     table = tables["gmean_auc_cifar10_binary"]
     assert table.title.startswith("Table II shape")
     markdown = to_markdown(table)
     header = markdown.splitlines()[4]
     assert [h.strip() for h in header.strip("|").split("|")] == [
-        "Method", "CIFAR-10-1 G-mean", "CIFAR-10-1 AUC", "CIFAR-10-3 G-mean", "CIFAR-10-3 AUC",
+        "Method",
+        "CIFAR-10-1 G-mean",
+        "CIFAR-10-1 AUC",
+        "CIFAR-10-3 G-mean",
+        "CIFAR-10-3 AUC",
     ]
     # sqrt(0.9 * 0.81) = 0.8538..., sqrt(0.64 * 1.0) = 0.8; equal printed values share the bold
     assert "**85.38** [n=1]" in markdown and "**80.00** [n=1]" in markdown
@@ -304,16 +339,31 @@ def test_binary_table_has_one_column_pair_per_minority_class(tmp_path: Path) -> 
 def test_pair_table_reports_minority_f1_in_fractions(tmp_path: Path) -> None:
     for fraction in (0.2, 0.05):
         for loss, f1 in (("mse", 0.6698), ("msfe", 0.6772)):
-            write_run(tmp_path, f"{loss}{fraction}", loss=loss, dataset="cifar100",
-                      protocol="superclass_pair", pair="household", minority_fraction=fraction,
-                      ir=None, recall=(0.9, 0.5), f1_minority=f1, auc=0.7819)
+            write_run(
+                tmp_path,
+                f"{loss}{fraction}",
+                loss=loss,
+                dataset="cifar100",
+                protocol="superclass_pair",
+                pair="household",
+                minority_fraction=fraction,
+                ir=None,
+                recall=(0.9, 0.5),
+                f1_minority=f1,
+                auc=0.7819,
+            )
     table = _tables(tmp_path)["f1_auc_cifar100_superclass_pair"]
     assert table.title.startswith("Second source, Table 1 shape")
     markdown = to_markdown(table)
     assert "F1 of label 1" in markdown
     lines = [line for line in markdown.splitlines() if line.startswith("|")]
     assert [h.strip() for h in lines[0].strip("|").split("|")] == [
-        "Dataset", "Imb. level", "F-1 Score MSE", "F-1 Score MSFE", "ROC-AUC MSE", "ROC-AUC MSFE",
+        "Dataset",
+        "Imb. level",
+        "F-1 Score MSE",
+        "F-1 Score MSFE",
+        "ROC-AUC MSE",
+        "ROC-AUC MSFE",
     ]
     first, second = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
     assert first[:2] == ["Household", "0.2"]  # 0.2 before 0.05, as the source prints
@@ -325,8 +375,14 @@ def test_training_time_sums_each_tuning_and_averages_one_run(tmp_path: Path) -> 
     # wce: two tunings (IR 10, IR 100) of three grid points; pf: one run per IR.
     for ir, times in ((10, (10.0, 20.0, 30.0)), (100, (40.0, 50.0, 60.0))):
         for scale, fit_time in zip((1, 2, 3), times, strict=True):
-            write_run(tmp_path, f"wce{ir}-{scale}", loss="wce", hparams={"scale": scale}, ir=ir,
-                      fit_time_s=fit_time)
+            write_run(
+                tmp_path,
+                f"wce{ir}-{scale}",
+                loss="wce",
+                hparams={"scale": scale},
+                ir=ir,
+                fit_time_s=fit_time,
+            )
         write_run(tmp_path, f"pf{ir}", loss="pf", ir=ir, fit_time_s=ir * 4.0)
     table = _tables(tmp_path)["training_time"]
     wce = _cell(table, loss="wce")
@@ -341,8 +397,9 @@ def test_training_time_sums_each_tuning_and_averages_one_run(tmp_path: Path) -> 
 def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:
     write_run(tmp_path, "a", loss="pf", ir=10)
     write_run(tmp_path, "b", loss="ce", ir=100, recall=(0.2, 0.4, 0.6, 0.8))
-    write_run(tmp_path, "c", loss="pf", protocol="binary", ir=None, minority_class=1,
-              recall=(0.9, 0.4))
+    write_run(
+        tmp_path, "c", loss="pf", protocol="binary", ir=None, minority_class=1, recall=(0.9, 0.4)
+    )
     table = _tables(tmp_path)["all_cells"]
     grid = table.grid()
     assert len(grid) == 3 * 6  # three settings x losses that ran, six figures
@@ -356,7 +413,9 @@ def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "imbloss.report", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -367,8 +426,12 @@ def test_cli_writes_every_format_beside_the_runs(tmp_path: Path) -> None:
     result = _run_cli(str(tmp_path))
     assert result.returncode == 0, result.stderr
     out = tmp_path / "report"
-    for stem in ("training_time", "gmean_auc_synthetic_step", "class_acc_synthetic_step",
-                 "all_cells"):
+    for stem in (
+        "training_time",
+        "gmean_auc_synthetic_step",
+        "class_acc_synthetic_step",
+        "all_cells",
+    ):
         for ext in ("md", "csv", "tex"):
             assert (out / f"{stem}.{ext}").is_file()
             assert f"wrote {out / f'{stem}.{ext}'}" in result.stdout
@@ -397,25 +460,48 @@ def test_cli_without_runs_exits_non_zero_with_one_message(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+def test_a_single_run_folder_is_a_report_path(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run", loss="ce", recall=(0.25, 1.0, 0.25, 1.0))
+    report = build_report(run, formats=["csv"])
+    assert report.out_dir == run / "report"
+    assert list(report.runs["run_dir"]) == ["."]
+    cells = pd.read_csv(run / "report" / "all_cells.csv").set_index("metric")
+    assert cells.loc["gmean", "mean"] == pytest.approx(0.5)
+    assert [p.name for p in (run / "report").glob("*.md")] == ["report.md"]  # no table .md
+    assert not (run / "report" / "plots").exists()
+
+
 def test_unknown_format_is_a_config_error(tmp_path: Path) -> None:
     write_run(tmp_path, "a")
-    with pytest.raises(ConfigError, match="unknown report format.*accepted: md, csv, tex, png"):
+    with pytest.raises(ConfigError, match=r"unknown report format.*accepted: md, csv, tex, png"):
         build_report(tmp_path, formats=["md", "pdf"])
 
 
 def test_report_of_hundreds_of_runs_takes_seconds(tmp_path: Path) -> None:
-    grids = {"wce": [{"scale": s} for s in (0.5, 1, 2, 5, 10)],
-             "focal": [{"gamma": g} for g in (0, 0.5, 1, 2, 5)],
-             "pf": [{}], "ce": [{}]}
+    grids = {
+        "wce": [{"scale": s} for s in (0.5, 1, 2, 5, 10)],
+        "focal": [{"gamma": g} for g in (0, 0.5, 1, 2, 5)],
+        "pf": [{}],
+        "ce": [{}],
+    }
     count = 0
     for ir in (10, 100, 200):
         for seed in range(3):
             for loss, points in grids.items():
                 for hparams in points:
                     for cls in (1, 3):
-                        write_run(tmp_path, f"r{count}", loss=loss, hparams=hparams, ir=ir,
-                                  seed=seed, protocol="binary", minority_class=cls,
-                                  recall=(0.9, 0.5), val_gmean=0.5 + count % 7 / 100)
+                        write_run(
+                            tmp_path,
+                            f"r{count}",
+                            loss=loss,
+                            hparams=hparams,
+                            ir=ir,
+                            seed=seed,
+                            protocol="binary",
+                            minority_class=cls,
+                            recall=(0.9, 0.5),
+                            val_gmean=0.5 + count % 7 / 100,
+                        )
                         count += 1
     started = time.perf_counter()
     report = build_report(tmp_path)

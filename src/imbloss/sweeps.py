@@ -9,6 +9,8 @@ of them into the comma-separated value list that Hydra's basic sweeper expands::
       loss.scale: ${loss_grid:wce,scale,${sweep.limit}}   # -> "0.1,0.2,...,1.0,2.0,...,10.0"
 
 ``limit`` (null: the whole grid) keeps the first ``limit`` values, e.g. to cut a sweep for a test.
+The schedule resolver ``${epoch_at:FRACTION,MAX_EPOCHS}`` places epoch-dependent loss behaviour
+(deferred re-weighting) at a share of the training schedule.
 :func:`register_resolvers` must run before Hydra composes the configuration (``train.py`` calls it).
 """
 
@@ -20,6 +22,7 @@ from imbloss.errors import ConfigError
 from imbloss.losses import loss_spec
 
 LOSS_GRID_RESOLVER = "loss_grid"
+EPOCH_AT_RESOLVER = "epoch_at"
 
 
 def format_grid_value(value: float) -> str:
@@ -51,6 +54,20 @@ def loss_grid(loss: str, hparam: str, limit: int | None = None) -> str:
     return ",".join(format_grid_value(v) for v in grid_values(loss, hparam, limit))
 
 
+def epoch_at(fraction: float, max_epochs: int) -> int:
+    """Resolver ``${epoch_at:FRACTION,MAX_EPOCHS}``: the 0-based epoch ``floor(fraction * max)``.
+
+    ``wldam`` switches its deferred re-weighting on at ``${epoch_at:0.8,${trainer.max_epochs}}``:
+    epoch 160 of the source's 200, and the same share of any shorter schedule.
+    """
+    if not 0 <= fraction <= 1 or max_epochs < 1:
+        raise ConfigError(
+            f"epoch_at({fraction}, {max_epochs}): accepted: 0 <= fraction <= 1 and max_epochs >= 1"
+        )
+    return int(fraction * max_epochs)
+
+
 def register_resolvers() -> None:
-    """Register the sweep resolvers with OmegaConf (idempotent: a second call replaces them)."""
+    """Register the config resolvers with OmegaConf (idempotent: a second call replaces them)."""
     OmegaConf.register_new_resolver(LOSS_GRID_RESOLVER, loss_grid, replace=True)
+    OmegaConf.register_new_resolver(EPOCH_AT_RESOLVER, epoch_at, replace=True)

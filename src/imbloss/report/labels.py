@@ -1,0 +1,108 @@
+"""How the report names and orders losses, datasets, protocols, sub-tasks and IRs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Row order and names of the first source's tables, then the second source's and the modern ones.
+LOSS_LABELS = {
+    "ce": "CE",
+    "wce": "WCE-loss",
+    "focal": "FL",
+    "focal_alpha": "FL(α)",
+    "ldam": "LDAM",
+    "wldam": "WLDAM",
+    "pf": "PF-loss",
+    "pfh": "PFH-loss",
+    "mse": "MSE",
+    "mfe": "MFE",
+    "msfe": "MSFE",
+    "cb": "CB",
+    "la": "LA",
+    "bsm": "BSM",
+}
+DATASET_LABELS = {
+    "fashion_mnist": "Fashion MNIST",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "synthetic": "Synthetic",
+}
+PROTOCOL_LABELS = {
+    "binary": "Binary",
+    "step": "Multi-class (step)",
+    "exp": "Long-tailed (exp)",
+    "superclass_pair": "Superclass pair",
+    "none": "Balanced",
+}
+PAIR_LABELS = {"household": "Household", "tree_1": "Tree 1", "tree_2": "Tree 2"}
+METRIC_LABELS = {
+    "gmean": "G-mean",
+    "auc": "AUC",
+    "f1": "F1 (macro)",
+    "f1_minority": "F-1 Score",
+    "acc": "Accuracy",
+    "minority_acc": "Minority",
+    "majority_acc": "Majority",
+    "fit_time_s": "Time (s)",
+}
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def loss_label(name: str) -> str:
+    return LOSS_LABELS.get(name, name)
+
+
+def dataset_label(name: str) -> str:
+    return DATASET_LABELS.get(name, name)
+
+
+def protocol_label(name: str) -> str:
+    return PROTOCOL_LABELS.get(name, name)
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name)
+
+
+def number_label(value: Any) -> str:
+    """``10`` for 10.0, ``0.05`` for 0.05, empty for a missing value."""
+    return "" if is_missing(value) else f"{float(value):g}"
+
+
+def ir_value_label(value: Any) -> str:
+    """``10`` for IR 10; ``natural`` for ir: null (the protocol's own ratio)."""
+    return "natural" if is_missing(value) else f"{float(value):g}"
+
+
+def ir_label(value: Any) -> str:
+    """``IR=10``; a missing IR is the protocol's natural ratio (e.g. binary with ir: null)."""
+    return f"IR={ir_value_label(value)}"
+
+
+def variant_label(dataset: str, protocol: str, variant: str) -> str:
+    """``CIFAR-10-1``: binary, minority class 1 (the first source's names); ``Tree 1``: a pair."""
+    if protocol == "binary" and variant:
+        return f"{dataset_label(dataset)}-{variant}"
+    if protocol == "superclass_pair":
+        return PAIR_LABELS.get(variant, variant)
+    return variant
+
+
+def loss_order(name: str) -> tuple[int, str]:
+    """Sort key: the sources' order first, other (user-registered) losses after, by name."""
+    order = list(LOSS_LABELS)
+    return (order.index(name), "") if name in order else (len(order), name)
+
+
+def value_order(value: Any) -> tuple[int, float, str]:
+    """Sort key for a mixed column: missing first, then numbers by value, then text."""
+    if is_missing(value) or value == "":
+        return (0, 0.0, "")
+    try:
+        return (1, float(value), "")
+    except (TypeError, ValueError):
+        return (2, 0.0, str(value))
