@@ -3,10 +3,10 @@
 Times one epoch over the training split of `ImbalancedDataModule("fashion_mnist", ir=100)` in a
 plain loop (batch 500): forward + backward + Adam step of `FashionMNISTCNN`, recording separately
 the time spent waiting for each batch (indexing the uint8 tensors + normalisation). Then times the
-data path alone over the same epoch. Run:
+data path alone over the same epoch. Like `train.py`, it runs with glibc malloc tuned
+(`imbloss.runtime`). Run:
 
-    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
-    MALLOC_TOP_PAD_=1073741824 .venv/bin/python benchmarks/bench_data.py [--data-dir DIR]
+    .venv/bin/python benchmarks/bench_data.py [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 
 from imbloss.data import ImbalancedDataModule
 from imbloss.models import FashionMNISTCNN
+from imbloss.runtime import ensure_malloc_tuning
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -99,4 +100,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    ensure_malloc_tuning()
     main()

@@ -131,7 +131,8 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     ]
     rows = [(name, f"{metrics[key]:.4f}") for name, key in figures if metrics.get(key) is not None]
     rows.append(("fit time", f"{metrics['fit_time_s']:.1f} s"))
-    title = f"test figures: loss={metrics['loss']} dataset={metrics['dataset']} ir={metrics['ir']}"
+    ir = "null" if metrics["ir"] is None else f"{metrics['ir']:g}"
+    title = f"test figures: loss={metrics['loss']} dataset={metrics['dataset']} ir={ir}"
     table = tabulate(
         rows, tablefmt="simple_outline", disable_numparse=True, colalign=("left", "right")
     )
