@@ -40,6 +40,7 @@ import torch
 from imbloss.data.sampling import choose, class_indices, round_half_up, seeded_rng
 from imbloss.data.sources import SourceData, SplitData
 from imbloss.errors import ConfigError
+from imbloss.registry import Registry
 
 SPLITS = ("train", "test")
 
@@ -85,14 +86,14 @@ class ImbalancedTask:
 
 
 Protocol = Callable[[SourceData, ProtocolSettings], ImbalancedTask]
-_PROTOCOLS: dict[str, Protocol] = {}
+_PROTOCOLS: Registry[Protocol] = Registry("protocol")
 
 
 def register_protocol(name: str) -> Callable[[Protocol], Protocol]:
     """Register the decorated protocol function under `name`."""
 
     def decorate(protocol: Protocol) -> Protocol:
-        _PROTOCOLS[name] = protocol
+        _PROTOCOLS.add(name, protocol)
         return protocol
 
     return decorate
@@ -100,21 +101,17 @@ def register_protocol(name: str) -> Callable[[Protocol], Protocol]:
 
 def available_protocols() -> list[str]:
     """The registered protocol names."""
-    return sorted(_PROTOCOLS)
+    return _PROTOCOLS.names()
 
 
 def check_protocol(name: str) -> None:
     """ConfigError naming the accepted protocols unless `name` is registered."""
-    if name not in _PROTOCOLS:
-        raise ConfigError(
-            f"unknown protocol {name!r}; accepted: {', '.join(available_protocols())}"
-        )
+    _PROTOCOLS.get(name)
 
 
 def apply_protocol(name: str, source: SourceData, settings: ProtocolSettings) -> ImbalancedTask:
     """Apply protocol `name` to both splits of `source`."""
-    check_protocol(name)
-    return _PROTOCOLS[name](source, settings)
+    return _PROTOCOLS.get(name)(source, settings)
 
 
 # --------------------------------------------------------------------------- shared steps

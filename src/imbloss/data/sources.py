@@ -26,6 +26,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, FashionMNIST
 from torchvision.datasets.utils import download_and_extract_archive
 
 from imbloss.errors import ConfigError
+from imbloss.registry import Registry
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian package `dataset-fashion-mnist` installs the original gzip files."""
@@ -77,7 +78,7 @@ class Source:
     load: Loader
 
 
-_SOURCES: dict[str, Source] = {}
+_SOURCES: Registry[Source] = Registry("dataset")
 
 
 def _fetch_nothing(data_dir: Path, **options: object) -> None:
@@ -88,7 +89,7 @@ def register_source(name: str, fetch: Fetcher = _fetch_nothing) -> Callable[[Loa
     """Register `load` (the decorated function) and `fetch` under `name`."""
 
     def decorate(load: Loader) -> Loader:
-        _SOURCES[name] = Source(fetch=fetch, load=load)
+        _SOURCES.add(name, Source(fetch=fetch, load=load))
         return load
 
     return decorate
@@ -96,14 +97,12 @@ def register_source(name: str, fetch: Fetcher = _fetch_nothing) -> Callable[[Loa
 
 def available_sources() -> list[str]:
     """The registered dataset names."""
-    return sorted(_SOURCES)
+    return _SOURCES.names()
 
 
 def get_source(name: str) -> Source:
     """The source registered as `name`; ConfigError naming the accepted names otherwise."""
-    if name not in _SOURCES:
-        raise ConfigError(f"unknown dataset {name!r}; accepted: {', '.join(available_sources())}")
-    return _SOURCES[name]
+    return _SOURCES.get(name)
 
 
 def check_source_options(name: str, options: dict[str, object]) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from imbloss.errors import ConfigError
+from imbloss.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class LossSpec:
         return size
 
 
-_REGISTRY: dict[str, LossSpec] = {}
+_LOSSES: Registry[LossSpec] = Registry("loss")
 
 
 def register_loss(
@@ -56,8 +57,6 @@ def register_loss(
     """Class decorator registering a loss under ``name`` with its tuning grid."""
 
     def decorator(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"loss {name!r} is registered twice")
         frozen_grid = {k: tuple(float(v) for v in values) for k, values in (grid or {}).items()}
         if parameter_free and frozen_grid:
             raise ValueError(f"loss {name!r} is declared parameter-free but has a grid")
@@ -65,7 +64,7 @@ def register_loss(
         unknown = set(frozen_grid) - set(spec.hparams)
         if unknown:
             raise ValueError(f"loss {name!r} declares a grid for unknown hyperparameters {unknown}")
-        _REGISTRY[name] = spec
+        _LOSSES.add(name, spec)
         return cls
 
     return decorator
@@ -73,17 +72,12 @@ def register_loss(
 
 def available_losses() -> list[str]:
     """Registered loss names, sorted."""
-    return sorted(_REGISTRY)
+    return _LOSSES.names()
 
 
 def loss_spec(name: str) -> LossSpec:
     """The spec of a registered loss; a clear error naming the accepted names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown loss {name!r}; accepted: {', '.join(available_losses())}"
-        ) from None
+    return _LOSSES.get(name)
 
 
 def build_loss(name: str, class_counts: Sequence[int], **hparams: float) -> nn.Module:
