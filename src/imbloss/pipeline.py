@@ -80,7 +80,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    log.info("train class counts %s", datamodule.train_class_counts)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_time_s = time.perf_counter() - started
@@ -140,9 +139,19 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     print(f"outputs: {output_dir}")
 
 
+def _route_lightning_logs_through_hydra() -> None:
+    """Lightning's own console handlers would print every message a second time beside Hydra's
+    root handlers (console and ``train.log``); let its records go to those alone."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+
+
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """The command line's task: one run, or one member of a multirun."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    _route_lightning_logs_through_hydra()
     try:
         return train(cfg)
     except ConfigError as error:
