@@ -59,8 +59,9 @@ def build_loggers(
     return loggers
 
 
-def finish_wandb(loggers: list[Logger]) -> str | None:
-    """End the W&B run (one per member of a sweep); for an offline run, say how to upload it."""
+def finish_wandb(loggers: list[Logger], exit_code: int) -> str | None:
+    """End the W&B run (one per member of a sweep, marked failed by a non-zero ``exit_code``);
+    for an offline run, say how to upload it."""
     message = None
     for logger in loggers:
         if isinstance(logger, WandbLogger):
@@ -70,5 +71,5 @@ def finish_wandb(loggers: list[Logger]) -> str | None:
                 message = (
                     f"W&B run saved offline in {run_dir}; upload it with: wandb sync {run_dir}"
                 )
-            experiment.finish()
+            experiment.finish(exit_code=exit_code)
     return message

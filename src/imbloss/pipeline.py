@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
+from imbloss.data import ImbalancedDataModule
 from imbloss.errors import ConfigError
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
@@ -76,10 +77,32 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
     loggers = build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        metrics = _fit_select_test(cfg, trainer, module, datamodule)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)
+        raise
+    write_predictions(
+        output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
+    )
+    write_json(output_dir / METRICS_FILE, metrics)
+    wandb_message = finish_wandb(loggers, exit_code=0)
+    print_summary(metrics, output_dir)
+    if wandb_message:
+        print(wandb_message)
+    return metrics
 
+
+def _fit_select_test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: ImbalancedClassifier,
+    datamodule: ImbalancedDataModule,
+) -> dict[str, Any]:
+    """Fit, re-validate and test the checkpoint selected on validation G-mean; the figures."""
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_time_s = time.perf_counter() - started
@@ -91,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )[0]
     trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
 
-    metrics: dict[str, Any] = {
+    return {
         "status": "ok",
         **module.test_summary,
         "val_gmean": val_figures["val/gmean"],
@@ -105,15 +128,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **datamodule.summary(),
         "checkpoint": best,
     }
-    write_predictions(
-        output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
-    )
-    write_json(output_dir / METRICS_FILE, metrics)
-    wandb_message = finish_wandb(loggers)
-    print_summary(metrics, output_dir)
-    if wandb_message:
-        print(wandb_message)
-    return metrics
 
 
 def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
