@@ -154,5 +154,16 @@ def test_fashion_mnist_multirun_one_epoch(run_cli: Runner, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     runs = _run_dirs(tmp_path / "logs" / "multiruns")
     assert len(runs) == 6
+    # even classes keep 1/IR of 6000 train / 1000 test images; 10 % of train goes to validation
+    expected = {
+        10: ([540, 5400] * 5, [60, 600] * 5, [100, 1000] * 5),
+        100: ([54, 5400] * 5, [6, 600] * 5, [10, 1000] * 5),
+    }
     for metrics in map(_check_run_folder, runs):
-        assert metrics["dataset"] == "fashion_mnist" and metrics["gmean"] > 0.3
+        assert metrics["dataset"] == "fashion_mnist"
+        counts = (
+            metrics["train_class_counts"],
+            metrics["val_class_counts"],
+            metrics["test_class_counts"],
+        )
+        assert counts == expected[metrics["ir"]]
