@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from imbloss.data.batches import TensorBatches
+from imbloss.data.batches import ShuffleSampler, TensorBatches
 from imbloss.data.transforms import channel_stats, normalize, random_crop_flip
 
 
 def _batches(count: int = 23, batch_size: int = 5, seed: int = 0) -> TensorBatches:
     images = torch.arange(count, dtype=torch.uint8).view(count, 1, 1, 1)
-    generator = torch.Generator().manual_seed(seed)
-    return TensorBatches(images, torch.arange(count), batch_size, True, generator)
+    return TensorBatches(images, torch.arange(count), batch_size, ShuffleSampler(count, seed))
 
 
-def _epoch(batches: TensorBatches) -> list[int]:
+def _epoch(batches: TensorBatches, epoch: int | None = None) -> list[int]:
+    if epoch is not None:
+        batches.set_epoch(epoch)
     return [int(t) for _, targets in batches for t in targets]
 
 
@@ -27,14 +28,26 @@ def test_len_and_last_batch_size():
 
 def test_each_epoch_visits_every_sample_once_in_a_new_order():
     batches = _batches()
-    first, second = _epoch(batches), _epoch(batches)
+    first, second = _epoch(batches, 0), _epoch(batches, 1)
     assert sorted(first) == sorted(second) == list(range(23))
     assert first != second
 
 
-def test_shuffle_is_reproducible_from_the_seed():
-    assert _epoch(_batches(seed=1)) == _epoch(_batches(seed=1))
-    assert _epoch(_batches(seed=1)) != _epoch(_batches(seed=2))
+def test_shuffle_is_reproducible_from_the_seed_and_the_epoch_alone():
+    assert _epoch(_batches(seed=1), 0) == _epoch(_batches(seed=1), 0)
+    assert _epoch(_batches(seed=1), 0) != _epoch(_batches(seed=2), 0)
+    replayed = _batches(seed=1)
+    later = _epoch(replayed, 3)
+    for epoch in range(4):  # epoch 3 is the same whether or not epochs 0-2 were drawn before it
+        _epoch(replayed, epoch)
+    assert _epoch(_batches(seed=1), 3) == later == _epoch(replayed, 3)
+
+
+def test_index_batches_are_the_positions_of_the_yielded_batches():
+    batches = _batches()
+    batches.set_epoch(2)
+    positions = torch.cat(list(batches.index_batches()))
+    assert torch.equal(positions, torch.tensor(_epoch(batches)))
 
 
 def test_images_stay_paired_with_targets():

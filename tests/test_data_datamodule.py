@@ -161,6 +161,32 @@ def test_lightning_trainer_runs_on_the_datamodule(tmp_path):
     }
 
 
+def test_lightning_sets_the_epoch_of_the_training_batch_order(tmp_path):
+    datamodule = _synthetic(tmp_path)
+    trainer = lightning.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    module = _RecordingModule(64, datamodule.num_classes)
+    targets_seen: list[torch.Tensor] = []
+    module.on_train_batch_start = lambda batch, batch_idx: targets_seen.append(batch[1])
+    lightning.seed_everything(5, verbose=False)
+    trainer.fit(module, datamodule=datamodule)
+    expected = datamodule.train_batches(5)
+    for epoch in range(3):  # epoch e of the fit is epoch e of the seed's batch order
+        expected.set_epoch(epoch)
+        assert torch.equal(
+            torch.cat(targets_seen[16 * epoch : 16 * (epoch + 1)]),
+            torch.cat([targets for _, targets in expected]),
+        )
+    assert trainer.train_dataloader.sampler.epoch == 2
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

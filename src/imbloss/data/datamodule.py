@@ -15,7 +15,7 @@ from typing import Any
 import lightning
 import torch
 
-from imbloss.data.batches import TensorBatches
+from imbloss.data.batches import ShuffleSampler, TensorBatches
 from imbloss.data.protocols import ProtocolSettings, apply_protocol, check_protocol
 from imbloss.data.sampling import seeded_rng
 from imbloss.data.sources import check_source_options, fetch_source, load_source
@@ -30,7 +30,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     """Imbalanced train / validation / test splits of one dataset, served as tensor batches.
 
     `seed` is the subsampling seed (protocol and validation split), independent of the training
-    seed; the training batch order is drawn from the training seed (`torch.initial_seed()`, which
+    seed; the training batch order of every epoch is drawn from the training seed and the epoch
+    (`train_batches(seed)`; `train_dataloader()` uses `torch.initial_seed()`, which
     `lightning.seed_everything` sets). After `prepare_data()` and `setup()`:
     `num_classes`, `input_shape` (C, H, W), `class_names`, `minority_classes` and
     `{train,val,test}_class_counts`.
@@ -164,11 +165,13 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self._splits[split] = (images, targets)
         return images, targets
 
+    def train_batches(self, seed: int) -> TensorBatches:
+        """The training batches of a run with training seed ``seed`` (its own batch order)."""
+        images, targets = self._split_tensors("train")
+        return TensorBatches(images, targets, self.batch_size, ShuffleSampler(len(targets), seed))
+
     def train_dataloader(self) -> TensorBatches:
-        generator = torch.Generator().manual_seed(torch.initial_seed())
-        return TensorBatches(
-            *self._split_tensors("train"), self.batch_size, shuffle=True, generator=generator
-        )
+        return self.train_batches(torch.initial_seed())
 
     def val_dataloader(self) -> TensorBatches:
         return TensorBatches(*self._split_tensors("val"), self.eval_batch_size)
