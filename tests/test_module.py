@@ -24,18 +24,22 @@ class RecordingLoss(nn.Module):
         return nn.functional.cross_entropy(logits, target)
 
 
-class NaNAfterFirstStep(RecordingLoss):
-    def __init__(self) -> None:
+class NaNFromCall(RecordingLoss):
+    """Cross-entropy, NaN from the ``first_nan``-th call on (1-based)."""
+
+    def __init__(self, first_nan: int) -> None:
         super().__init__()
         self.calls = 0
+        self.first_nan = first_nan
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         loss = super().forward(logits, target)
-        return loss * torch.tensor(float("nan")) if self.calls > 1 else loss
+        return loss * torch.tensor(float("nan")) if self.calls >= self.first_nan else loss
 
 
-def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> tuple[ImbalancedClassifier, L.Trainer]:
+def _setup(loss_fn: nn.Module, tmp_path) -> tuple[ImbalancedClassifier, ImbalancedDataModule]:
+    """A linear model on the synthetic data (step, IR=10, batches of 100), SGD with lr 0.1."""
     torch.manual_seed(0)
     datamodule = ImbalancedDataModule(
         "synthetic", str(tmp_path), protocol="step", ir=10, batch_size=100, eval_batch_size=500
@@ -47,6 +51,11 @@ def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> tuple[ImbalancedClassifie
     module = ImbalancedClassifier(
         net, loss_fn, lambda p: torch.optim.SGD(p, lr=0.1), datamodule.minority_classes
     )
+    return module, datamodule
+
+
+def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> ImbalancedClassifier:
+    module, datamodule = _setup(loss_fn, tmp_path)
     trainer = L.Trainer(
         max_epochs=epochs,
         logger=False,
@@ -57,7 +66,7 @@ def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> tuple[ImbalancedClassifie
         num_sanity_val_steps=0,
     )
     trainer.fit(module, datamodule=datamodule)
-    return module, trainer
+    return module
 
 
 def test_loss_is_told_every_epoch(tmp_path) -> None:
@@ -73,7 +82,36 @@ def test_deferred_reweighting_switches_on_through_the_hook(tmp_path, epochs, rew
     assert (loss_fn.class_weights is loss_fn.drw_weights) is reweighted
 
 
-def test_non_finite_loss_stops_before_the_optimizer(tmp_path) -> None:
-    loss_fn = NaNAfterFirstStep()
+def test_non_finite_loss_ends_the_fit_at_the_end_of_its_epoch(tmp_path) -> None:
+    loss_fn = NaNFromCall(first_nan=2)
     with pytest.raises(NonFiniteLossError, match="training loss is nan at epoch 0, batch 1"):
-        _fit(loss_fn, tmp_path, epochs=1)
+        _fit(loss_fn, tmp_path, epochs=3)
+    assert loss_fn.epochs == [0]  # epoch 1 never started
+
+
+def test_non_finite_loss_never_updates_the_weights(tmp_path) -> None:
+    module, datamodule = _setup(NaNFromCall(first_nan=3), tmp_path)
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    after_two_steps = [p.detach().clone() for p in module.parameters()]
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    with pytest.raises(NonFiniteLossError, match="at epoch 0, batch 0"):
+        trainer.fit(module, datamodule=datamodule)
+    # every later loss is NaN: none of the epoch's steps (SGD, lr 0.1) moved a weight
+    for before, after in zip(after_two_steps, module.parameters(), strict=True):
+        assert torch.equal(before, after)

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from imbloss.finite import FiniteGuard
 from imbloss.metrics import classification_summary
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -15,14 +16,17 @@ LOGGED_FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the step is stopped before the optimiser."""
+    """The training loss became NaN or infinite; the update it produced was discarded."""
 
 
 class ImbalancedClassifier(L.LightningModule):
     """Trains ``net`` with ``loss_fn`` and evaluates per-class recall, G-mean, AUC and F1.
 
     The loss receives the epoch through its ``set_epoch`` hook at the start of every training epoch
-    (deferred re-weighting uses it). Validation figures are logged as ``val/<figure>`` every epoch
+    (deferred re-weighting uses it). A NaN or infinite training loss is caught on the device
+    (:class:`imbloss.finite.FiniteGuard`, no host read per step): the optimiser step it produced is
+    undone, later steps leave the weights as they were, and :class:`NonFiniteLossError` ends the fit
+    at the end of that epoch. Validation figures are logged as ``val/<figure>`` every epoch
     (the checkpoint callback selects on ``val/gmean``); the test evaluation keeps its targets and
     probabilities in ``test_target`` / ``test_probs`` and its figures in ``test_summary``.
     """
@@ -44,6 +48,7 @@ class ImbalancedClassifier(L.LightningModule):
         self.test_target: torch.Tensor | None = None
         self.test_probs: torch.Tensor | None = None
         self.test_summary: dict | None = None
+        self.finite_guard = FiniteGuard()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -61,13 +66,22 @@ class ImbalancedClassifier(L.LightningModule):
     ) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x), y)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
-                "stopped before the optimiser step (lower the learning rate or check the inputs)"
-            )
+        self.finite_guard.observe(loss, self.current_epoch, batch_idx)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        """Lightning's step (the closure runs ``training_step`` and the backward pass), then the
+        guard puts back the weights if any loss so far was non-finite."""
+        params = list(self.parameters())
+        before = self.finite_guard.snapshot(params)
+        optimizer.step(closure=optimizer_closure)
+        self.finite_guard.keep_finite(params, before)
+
+    def on_train_epoch_end(self) -> None:
+        failure = self.finite_guard.failures().get(0)
+        if failure is not None:
+            raise NonFiniteLossError(failure.message())
 
     def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch
