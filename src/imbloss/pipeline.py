@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
@@ -58,33 +60,110 @@ def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
-    output_dir = _output_dir()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+@dataclass(frozen=True)
+class FitRecord:
+    """How a run was fitted: ``fit_time_s`` is ``stack_fit_time_s / stack_size``."""
 
+    fit_time_s: float
+    epochs: int
+    engine: str  # "single" (one Lightning fit) or "stacked" (a member of a stacked group)
+    stack_size: int
+    stack_fit_time_s: float
+
+
+def build_datamodule(cfg: DictConfig) -> ImbalancedDataModule:
+    """The run's data, loaded and split (consumes no global random numbers)."""
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    return datamodule
+
+
+def build_module(cfg: DictConfig, datamodule: ImbalancedDataModule) -> ImbalancedClassifier:
+    """Network (its initial weights drawn from the global generator), loss and optimiser."""
     net = instantiate(cfg.model)(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
     loss_fn = instantiate(cfg.loss, class_counts=datamodule.train_class_counts)
-    module = ImbalancedClassifier(
+    return ImbalancedClassifier(
         net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
     )
-    callbacks = list(instantiate(cfg.callbacks).values())
+
+
+def build_run_loggers(cfg: DictConfig) -> list[Logger]:
+    """The run's loggers (W&B: named after loss, dataset, IR and seed, in the sweep's group)."""
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
     loggers = build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return loggers
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    callbacks = list(instantiate(cfg.callbacks).values())
+    loggers = build_run_loggers(cfg)
     try:
         trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-        for logger in loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        metrics = _fit_select_test(cfg, trainer, module, datamodule)
+        started = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule)
+        fit_time_s = time.perf_counter() - started
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    fit = FitRecord(
+        fit_time_s=fit_time_s,
+        epochs=trainer.current_epoch,
+        engine="single",
+        stack_size=1,
+        stack_fit_time_s=fit_time_s,
+    )
+    return test_and_write(cfg, trainer, module, datamodule, loggers, best, fit)
+
+
+def test_and_write(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: ImbalancedClassifier,
+    datamodule: ImbalancedDataModule,
+    loggers: list[Logger],
+    best: str,
+    fit: FitRecord,
+) -> dict[str, Any]:
+    """Re-validate and test the checkpoint ``best`` (the fitted weights if empty); write
+    ``predictions.npz`` and ``metrics.json``, end the W&B run, print the summary."""
+    try:
+        ckpt_path = best or None
+        val_figures = trainer.validate(
+            module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False
+        )[0]
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)
+        raise
+    metrics = {
+        "status": "ok",
+        **module.test_summary,
+        "val_gmean": val_figures["val/gmean"],
+        "val_auc": val_figures["val/auc"],
+        "fit_time_s": fit.fit_time_s,
+        "epochs": fit.epochs,
+        "engine": fit.engine,
+        "stack_size": fit.stack_size,
+        "stack_fit_time_s": fit.stack_fit_time_s,
+        "loss": cfg.loss.name,
+        "hparams": _loss_hparams(cfg.loss),
+        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "seed": cfg.seed,
+        **datamodule.summary(),
+        "checkpoint": best,
+    }
+    output_dir = _output_dir()
     write_predictions(
         output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
     )
@@ -94,40 +173,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if wandb_message:
         print(wandb_message)
     return metrics
-
-
-def _fit_select_test(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    module: ImbalancedClassifier,
-    datamodule: ImbalancedDataModule,
-) -> dict[str, Any]:
-    """Fit, re-validate and test the checkpoint selected on validation G-mean; the figures."""
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    fit_time_s = time.perf_counter() - started
-
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt_path = best or None
-    val_figures = trainer.validate(
-        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False
-    )[0]
-    trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-
-    return {
-        "status": "ok",
-        **module.test_summary,
-        "val_gmean": val_figures["val/gmean"],
-        "val_auc": val_figures["val/auc"],
-        "fit_time_s": fit_time_s,
-        "epochs": trainer.current_epoch,
-        "loss": cfg.loss.name,
-        "hparams": _loss_hparams(cfg.loss),
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
-        "seed": cfg.seed,
-        **datamodule.summary(),
-        "checkpoint": best,
-    }
 
 
 def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
@@ -172,15 +217,16 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         if not multirun:
             print(f"imbloss: error: {error}", file=sys.stderr)
             sys.exit(2)
-        _record_failure(error)
+        record_failure(error)
     except Exception as error:
         if not multirun:
             raise
-        _record_failure(error)
+        record_failure(error)
     return None
 
 
-def _record_failure(error: BaseException) -> None:
+def record_failure(error: BaseException) -> None:
+    """Write the current job's ``error.json`` (its error and traceback) and log it."""
     path = _output_dir() / ERROR_FILE
     write_json(
         path,
