@@ -198,7 +198,7 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     print(f"outputs: {output_dir}")
 
 
-def _route_lightning_logs_through_hydra() -> None:
+def route_lightning_logs_through_hydra() -> None:
     """Lightning's own console handlers would print every message a second time beside Hydra's
     root handlers (console and ``train.log``); let its records go to those alone."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -210,7 +210,7 @@ def _route_lightning_logs_through_hydra() -> None:
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """The command line's task: one run, or one member of a multirun."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    _route_lightning_logs_through_hydra()
+    route_lightning_logs_through_hydra()
     try:
         return train(cfg)
     except ConfigError as error:
@@ -233,7 +233,7 @@ def record_failure(error: BaseException) -> None:
         {
             "status": "failed",
             "error": f"{type(error).__name__}: {error}",
-            "traceback": traceback.format_exc(),
+            "traceback": "".join(traceback.format_exception(error)),
         },
     )
     log.error("run failed (%s); recorded in %s, the sweep goes on", error, path)

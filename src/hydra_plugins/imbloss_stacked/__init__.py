@@ -1,0 +1,1 @@
+"""imbloss's Hydra launcher ``hydra/launcher=stacked`` (see :mod:`.stacked_launcher`)."""

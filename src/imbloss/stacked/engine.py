@@ -1,0 +1,197 @@
+"""The training loop of one stack: K members, each trained as a separate run would be.
+
+Member k is an :class:`~imbloss.module.ImbalancedClassifier` built as the single pipeline builds
+it (same initial weights for the same seed) and a training seed. Each epoch e:
+
+1. every member's loss gets ``set_epoch(e)`` (e.g. ``wldam``'s deferred re-weighting);
+2. member k visits ``datamodule.train_batches(seed_k)`` at epoch e — the exact batch order a
+   separate run with that seed gets; step j gathers each member's j-th batch from the shared uint8
+   tensors (on the training device) into one [K, B, ...] input;
+3. the stacked network gives logits [K, B, C]; loss_k = member k's loss of its slice; the
+   backward pass of ``Σ_k loss_k`` gives every member its own gradient (the members share no
+   parameter); one optimiser over the stacked tensors steps all members (Adam and SGD act element
+   by element, so this equals K separate optimisers);
+4. the NaN guard (:class:`~imbloss.finite.FiniteGuard`, on the device) undoes the update of a
+   member whose loss was not finite; at the end of the epoch a failed member is reported and stops
+   (its weights stay frozen, it is no longer validated);
+5. validation: every member's logits on the same validation batches (``eval_batch_size``),
+   the figures of :func:`~imbloss.metrics.classification_summary` per member, ``val/loss`` and
+   ``train/loss`` as batch-size-weighted means over the epoch's batches (as Lightning logs them),
+   and checkpoint selection as ``ModelCheckpoint(monitor="val/gmean", mode="max",
+   save_top_k=1)`` does: the first epoch of the highest validation G-mean (float32 comparison).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from imbloss.data import ImbalancedDataModule
+from imbloss.finite import FiniteGuard, NonFiniteRecord
+from imbloss.metrics import classification_summary
+from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
+from imbloss.stacked.network import StackedNetwork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MemberOutcome:
+    """What one member's fit left: its selected weights, or its failure."""
+
+    best_gmean: Tensor | None = None  # float32 scalar, as ModelCheckpoint compares it
+    best_epoch: int = -1
+    best_step: int = 0
+    best_state: dict[str, Tensor] = field(default_factory=dict)
+    failure: NonFiniteRecord | None = None
+
+
+# (epoch, step, {member: its logged figures}) after each epoch's validation
+EpochCallback = Callable[[int, int, dict[int, dict[str, float]]], None]
+# (member, its failure) when a member's loss is found non-finite
+FailureCallback = Callable[[int, NonFiniteRecord], None]
+
+
+def limited_batches(num_batches: int, limit: int | float) -> int:
+    """Lightning's ``limit_train_batches``: an int caps the count, a float keeps that share."""
+    if isinstance(limit, float):
+        return int(num_batches * limit)
+    return min(num_batches, int(limit))
+
+
+def fit_stack(
+    modules: Sequence[ImbalancedClassifier],
+    seeds: Sequence[int],
+    datamodule: ImbalancedDataModule,
+    max_epochs: int,
+    device: torch.device,
+    limit_train_batches: int | float = 1.0,
+    on_epoch_end: EpochCallback | None = None,
+    on_failure: FailureCallback | None = None,
+) -> tuple[list[MemberOutcome], int]:
+    """Train ``modules`` (one architecture, one optimiser setting) as one stack; see the module
+    docstring. The modules' networks are left untouched; the outcomes hold the selected weights.
+    Returns the outcomes and the number of optimiser steps taken."""
+    size = len(modules)
+    stack = StackedNetwork([m.net for m in modules], device)
+    loss_fns = [m.loss_fn.to(device) for m in modules]
+    params = stack.parameters()
+    optimizer = modules[0].optimizer_factory(params)
+    guard = FiniteGuard((size,))
+    outcomes = [MemberOutcome() for _ in modules]
+    alive = list(range(size))
+
+    member_batches = [datamodule.train_batches(seed) for seed in seeds]
+    images = member_batches[0].images.to(device)
+    targets = member_batches[0].targets.to(device)
+    batch_size = member_batches[0].batch_size
+    num_batches = limited_batches(len(member_batches[0]), limit_train_batches)
+    step = 0
+    for epoch in range(max_epochs):
+        started = time.perf_counter()
+        for loss_fn in loss_fns:
+            set_epoch = getattr(loss_fn, "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)
+        orders = []
+        for batches in member_batches:
+            batches.set_epoch(epoch)
+            orders.append(batches.epoch_indices())
+        order = torch.stack(orders).to(device)  # [K, samples per epoch]
+        stack.train()
+        loss_sum = torch.zeros(size, device=device)
+        seen = 0
+        for j in range(num_batches):
+            positions = order[:, j * batch_size : (j + 1) * batch_size]
+            count = positions.shape[1]
+            x, y = datamodule.transform_batch(
+                (images[positions.reshape(-1)], targets[positions.reshape(-1)]), training=True
+            )
+            x, y = x.view(size, count, *x.shape[1:]), y.view(size, count)
+            logits = stack(x)
+            losses = torch.stack([fn(logits[k], y[k]) for k, fn in enumerate(loss_fns)])
+            guard.observe(losses, epoch, j)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            before = guard.snapshot(params)
+            optimizer.step()
+            guard.keep_finite(params, before)
+            loss_sum += losses.detach().float() * count
+            seen += count
+            step += 1
+
+        for k, record in guard.failures().items():
+            if outcomes[k].failure is None:
+                outcomes[k].failure = record
+                alive.remove(k)
+                log.warning("stack member %d failed: %s", k, record.message())
+                if on_failure is not None:
+                    on_failure(k, record)
+        train_loss = (loss_sum / max(seen, 1)).cpu()
+        figures = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
+        for k in alive:
+            figures[k]["train/loss"] = float(train_loss[k])
+            _select(outcomes[k], stack, k, figures[k]["val/gmean"], epoch, step)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, step, figures)
+        log.info(
+            "stack of %d: epoch %d/%d in %.1f s (%d members training)",
+            size,
+            epoch + 1,
+            max_epochs,
+            time.perf_counter() - started,
+            len(alive),
+        )
+    return outcomes, step
+
+
+def _select(
+    outcome: MemberOutcome, stack: StackedNetwork, k: int, gmean: float, epoch: int, step: int
+) -> None:
+    """Keep member k's weights if ``gmean`` beats its best so far (strictly, in float32)."""
+    current = torch.tensor(gmean, dtype=torch.float32)
+    if outcome.best_gmean is None or bool(current > outcome.best_gmean):
+        outcome.best_gmean = current
+        outcome.best_epoch = epoch
+        outcome.best_step = step
+        outcome.best_state = stack.member_state(k)
+
+
+@torch.no_grad()
+def _validate(
+    stack: StackedNetwork,
+    loss_fns: Sequence[torch.nn.Module],
+    datamodule: ImbalancedDataModule,
+    members: Sequence[int],
+    device: torch.device,
+    chunk: int,
+) -> dict[int, dict[str, float]]:
+    """Every member's validation figures, logged names and float32 values as Lightning's.
+
+    The validation batches are those of the single run (``eval_batch_size``), so batch-level
+    losses see the same batches; the forward pass goes through them in chunks of ``chunk``
+    samples (the training batch size), bounding memory at K members."""
+    stack.train(False)
+    probs: list[list[Tensor]] = [[] for _ in loss_fns]
+    loss_sum = torch.zeros(len(loss_fns), dtype=torch.float64)
+    targets: list[Tensor] = []
+    for images, target in datamodule.val_dataloader():
+        x, y = datamodule.transform_batch((images.to(device), target.to(device)), training=False)
+        logits = torch.cat([stack.shared(part) for part in x.split(chunk)], dim=1)
+        for k in members:
+            loss_sum[k] += float(loss_fns[k](logits[k], y)) * len(y)
+            probs[k].append(torch.softmax(logits[k].float(), dim=1).cpu())
+        targets.append(y.cpu())
+    target = torch.cat(targets)
+    figures: dict[int, dict[str, float]] = {}
+    for k in members:
+        summary = classification_summary(torch.cat(probs[k]), target, datamodule.minority_classes)
+        values = {"val/loss": float(loss_sum[k]) / len(target)}
+        values |= {f"val/{n}": summary[n] for n in LOGGED_FIGURES if summary[n] is not None}
+        figures[k] = {n: float(torch.tensor(v, dtype=torch.float32)) for n, v in values.items()}
+    return figures

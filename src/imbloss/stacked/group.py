@@ -1,0 +1,247 @@
+"""A group of compatible jobs, from their composed configurations to every member's run folder.
+
+The launcher first lets Hydra set up each job's folder (``.hydra/``) with :func:`capture_job` as
+the task, then calls :func:`train_group`: one data load for the group, the group cut into passes
+that fit in memory, each pass trained by :func:`~imbloss.stacked.engine.fit_stack`, and each
+member's selected weights turned into an ordinary :class:`~imbloss.module.ImbalancedClassifier`
+that goes through the single pipeline's own test and output stage
+(:func:`imbloss.pipeline.test_and_write`). Failures stay with their member: an invalid loss
+configuration or a non-finite loss writes that member's ``error.json``; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import configure_log
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+from imbloss.data import ImbalancedDataModule
+from imbloss.finite import NonFiniteRecord
+from imbloss.loggers import finish_wandb
+from imbloss.module import ImbalancedClassifier, NonFiniteLossError
+from imbloss.pipeline import (
+    FitRecord,
+    build_datamodule,
+    build_module,
+    build_run_loggers,
+    record_failure,
+    route_lightning_logs_through_hydra,
+    test_and_write,
+)
+from imbloss.stacked.engine import MemberOutcome, fit_stack
+from imbloss.stacked.memory import available_bytes, member_bytes, split_passes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MemberJob:
+    """One job of the group: its task configuration and its whole configuration (with the
+    ``hydra`` node, ``hydra.runtime.output_dir`` set by Hydra's ``run_job``)."""
+
+    cfg: DictConfig
+    config: DictConfig
+
+
+def capture_job(task_cfg: DictConfig) -> DictConfig:
+    """Task function for Hydra's ``run_job`` that only sets up the job's folder."""
+    return task_cfg
+
+
+@contextmanager
+def job_context(job: MemberJob) -> Iterator[None]:
+    """Make ``job`` Hydra's current job (output folder, its ``train.log``) for the block."""
+    saved = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(job.config)
+    configure_log(job.config.hydra.job_logging, job.config.hydra.verbose)
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = saved
+
+
+@dataclass
+class Member:
+    """A member of a pass: its job, module (initial weights as the single run's) and loggers."""
+
+    position: int
+    job: MemberJob
+    module: ImbalancedClassifier
+    loggers: list[Logger]
+
+
+def stack_device(accelerator: str) -> torch.device:
+    """The device Lightning's ``accelerator`` setting would pick, for one process."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def train_group(
+    jobs: list[MemberJob], max_stack: int | None, memory_fraction: float
+) -> list[dict[str, Any] | None]:
+    """Train ``jobs`` (one group) in passes; each job's ``metrics.json`` content, or None."""
+    route_lightning_logs_through_hydra()
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    first = jobs[0].cfg
+    try:
+        with job_context(jobs[0]):
+            datamodule = build_datamodule(first)
+    except Exception as error:
+        for job in jobs:
+            with job_context(job):
+                record_failure(error)
+        return results
+    device = stack_device(first.trainer.accelerator)
+    net = instantiate(first.model)(
+        input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
+    )
+    need = member_bytes(net, (datamodule.batch_size, *datamodule.input_shape))
+    free = available_bytes(device)
+    cap = max(1, int(memory_fraction * free) // need)
+    passes = split_passes(len(jobs), cap if max_stack is None else min(cap, max_stack))
+    log.info(
+        "stacked group of %d jobs on %s: one member needs ~%.0f MiB, %.0f MiB free (%.0f%% usable:"
+        " %d members), max_stack=%s -> %d pass(es) of %s",
+        len(jobs),
+        device,
+        need / 2**20,
+        free / 2**20,
+        100 * memory_fraction,
+        cap,
+        max_stack,
+        len(passes),
+        [len(p) for p in passes],
+    )
+    for part in passes:
+        for position, metrics in _train_pass(jobs, list(part), datamodule, device).items():
+            results[position] = metrics
+    return results
+
+
+def _build_members(
+    jobs: list[MemberJob], positions: list[int], datamodule: ImbalancedDataModule
+) -> list[Member]:
+    """Each member as the single pipeline builds it (seed, then network); failures recorded."""
+    members = []
+    for position in positions:
+        job = jobs[position]
+        with job_context(job):
+            try:
+                L.seed_everything(job.cfg.seed, workers=True, verbose=False)
+                module = build_module(job.cfg, datamodule)
+                loggers = build_run_loggers(job.cfg)
+            except Exception as error:
+                record_failure(error)
+                continue
+        members.append(Member(position, job, module, loggers))
+    return members
+
+
+def _train_pass(
+    jobs: list[MemberJob],
+    positions: list[int],
+    datamodule: ImbalancedDataModule,
+    device: torch.device,
+) -> dict[int, dict[str, Any] | None]:
+    members = _build_members(jobs, positions, datamodule)
+    if not members:
+        return {}
+    cfg = members[0].job.cfg
+
+    def on_epoch_end(epoch: int, step: int, figures: dict[int, dict[str, float]]) -> None:
+        for k, values in figures.items():
+            train = {"train/loss": values.pop("train/loss"), "epoch": epoch}
+            for logger in members[k].loggers:
+                logger.log_metrics({**values, "epoch": epoch}, step=step - 1)
+                logger.log_metrics(train, step=step - 1)
+                logger.save()
+
+    def on_failure(k: int, record: NonFiniteRecord) -> None:
+        with job_context(members[k].job):
+            record_failure(NonFiniteLossError(record.message()))
+            finish_wandb(members[k].loggers, exit_code=1)
+
+    started = time.perf_counter()
+    outcomes, total_steps = fit_stack(
+        [m.module for m in members],
+        [m.job.cfg.seed for m in members],
+        datamodule,
+        max_epochs=cfg.trainer.max_epochs,
+        device=device,
+        limit_train_batches=cfg.trainer.get("limit_train_batches", 1.0),
+        on_epoch_end=on_epoch_end,
+        on_failure=on_failure,
+    )
+    stack_fit_time_s = time.perf_counter() - started
+    fit = FitRecord(
+        fit_time_s=stack_fit_time_s / len(members),
+        epochs=cfg.trainer.max_epochs,
+        engine="stacked",
+        stack_size=len(members),
+        stack_fit_time_s=stack_fit_time_s,
+    )
+    results: dict[int, dict[str, Any] | None] = {}
+    for member, outcome in zip(members, outcomes, strict=True):
+        if outcome.failure is not None:
+            continue
+        with job_context(member.job):
+            try:
+                results[member.position] = _write_member(
+                    member, outcome, datamodule, fit, total_steps
+                )
+            except Exception as error:
+                record_failure(error)
+    return results
+
+
+def _write_member(
+    member: Member,
+    outcome: MemberOutcome,
+    datamodule: ImbalancedDataModule,
+    fit: FitRecord,
+    total_steps: int,
+) -> dict[str, Any]:
+    """Save the member's selected weights as its checkpoint, then the single pipeline's test and
+    output stage on them, with a Lightning trainer placed at the end of the member's training."""
+    cfg, module = member.job.cfg, member.module
+    module.net.load_state_dict(outcome.best_state)
+    (checkpoint,) = instantiate(cfg.callbacks).values()
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=member.loggers)
+    path = _checkpoint_path(checkpoint, outcome)
+    _place_trainer(trainer, epoch=outcome.best_epoch, steps=outcome.best_step)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path, weights_only=True)
+    _place_trainer(trainer, epoch=fit.epochs, steps=total_steps)
+    return test_and_write(cfg, trainer, module, datamodule, member.loggers, str(path), fit)
+
+
+def _checkpoint_path(checkpoint: ModelCheckpoint, outcome: MemberOutcome) -> Path:
+    metrics = {
+        "val/gmean": outcome.best_gmean,
+        "epoch": torch.tensor(outcome.best_epoch),
+        "step": torch.tensor(outcome.best_step),
+    }
+    return Path(checkpoint.dirpath) / Path(checkpoint.format_checkpoint_name(metrics)).name
+
+
+def _place_trainer(trainer: L.Trainer, epoch: int, steps: int) -> None:
+    """Set the epoch and step a fresh trainer reports (checkpoint fields, logged rows) to those
+    a Lightning fit would have reached (``epoch`` epochs and ``steps`` optimiser steps done)."""
+    trainer.fit_loop.epoch_progress.current.completed = epoch
+    epoch_loop = trainer.fit_loop.epoch_loop
+    epoch_loop._batches_that_stepped = steps
+    epoch_loop.automatic_optimization.optim_progress.optimizer.step.total.completed = steps

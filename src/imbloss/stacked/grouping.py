@@ -1,0 +1,107 @@
+"""Which jobs of a multirun may be trained as one stack.
+
+Two jobs share a group when their composed configurations are equal after removing what may
+differ between the members of a stack: ``loss`` (any loss with its hyperparameters), ``seed`` (the
+training seed) and the per-job bookkeeping — the ``hydra`` node, the job's output folder (every
+path derived from ``hydra.runtime.output_dir``) and ``tags``. The comparison is on the resolved
+configuration, so any key added later (a new config group, a dataset option) separates groups
+without a change here.
+
+A group is stacked only if the stacked engine supports its training settings
+(:func:`stacking_obstacle`); otherwise its jobs run one by one as with the basic launcher.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+MEMBER_KEYS = ("loss", "seed", "tags")
+JOB_DIR_PLACEHOLDER = "<job output dir>"
+# Trainer keys the stacked engine honours (it is not a Lightning Trainer); others stop stacking.
+STACKED_TRAINER_KEYS = {
+    "_target_",
+    "max_epochs",
+    "accelerator",
+    "devices",
+    "precision",
+    "deterministic",
+    "log_every_n_steps",
+    "num_sanity_val_steps",
+    "enable_model_summary",
+    "enable_progress_bar",
+    "default_root_dir",
+    "limit_train_batches",
+}
+FULL_PRECISION = ("32-true", "32", 32)
+# Optimisers that act element by element: one over stacked tensors equals K separate ones.
+ELEMENTWISE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD")
+
+
+def group_key(config: DictConfig) -> str:
+    """The resolved job configuration without the member keys and bookkeeping, as JSON text.
+
+    ``config`` is a composed sweep configuration (with its ``hydra`` node)."""
+    job = copy.deepcopy(config)
+    with read_write(job), open_dict(job):
+        job.hydra.runtime.output_dir = JOB_DIR_PLACEHOLDER
+    saved = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(job)  # ${hydra:...} resolves against this job
+    try:
+        task = copy.deepcopy(job)
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        resolved: dict[str, Any] = OmegaConf.to_container(task, resolve=True)  # type: ignore
+    finally:
+        HydraConfig.instance().cfg = saved
+    for key in MEMBER_KEYS:
+        resolved.pop(key, None)
+    return json.dumps(resolved, sort_keys=True, default=str)
+
+
+def group_jobs(keys: Sequence[str | None]) -> list[list[int]]:
+    """Positions of equal keys, groups in order of first appearance; ``None`` (a configuration
+    that could not be resolved) is a group of its own."""
+    groups: dict[str, list[int]] = {}
+    alone: list[list[int]] = []
+    order: list[list[int]] = []
+    for position, key in enumerate(keys):
+        if key is None:
+            alone.append([position])
+            order.append(alone[-1])
+        elif key in groups:
+            groups[key].append(position)
+        else:
+            groups[key] = [position]
+            order.append(groups[key])
+    return order
+
+
+def stacking_obstacle(cfg: DictConfig) -> str | None:
+    """Why the stacked engine cannot train this job configuration, or None if it can."""
+    trainer = cfg.trainer
+    extra = sorted(set(trainer.keys()) - STACKED_TRAINER_KEYS)
+    if extra:
+        return f"trainer.{extra[0]} is not supported by the stacked engine"
+    if trainer.get("devices", 1) not in (1, "1", "auto"):
+        return f"trainer.devices={trainer.devices}: the stacked engine uses one device"
+    if trainer.get("precision", "32-true") not in FULL_PRECISION:
+        return f"trainer.precision={trainer.precision}: the stacked engine trains in float32"
+    if cfg.optimizer._target_ not in ELEMENTWISE_OPTIMIZERS:
+        return f"optimizer {cfg.optimizer._target_} is not one of {ELEMENTWISE_OPTIMIZERS}"
+    callbacks = list(cfg.callbacks.values())
+    checkpoint = callbacks[0] if len(callbacks) == 1 else None
+    if checkpoint is None or not (
+        checkpoint._target_.endswith("ModelCheckpoint")
+        and checkpoint.get("monitor") == "val/gmean"
+        and checkpoint.get("mode") == "max"
+        and checkpoint.get("save_top_k") == 1
+        and not checkpoint.get("save_last")
+    ):
+        return "the stacked engine needs exactly the default checkpoint callback (best val/gmean)"
+    return None

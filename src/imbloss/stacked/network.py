@@ -1,0 +1,54 @@
+"""K copies of one network trained side by side: stacked parameters and ``torch.func.vmap``.
+
+Member k's parameters and buffers are the k-th slices of tensors of shape [K, ...]
+(``torch.func.stack_module_state``); the forward pass is ``vmap`` over
+``functional_call(network, (params_k, buffers_k), x_k)``, which PyTorch lowers to grouped
+convolutions and batched matrix products (the HFTA construction, computed by the library). Every
+member computes exactly its own network up to float rounding; BatchNorm running statistics are
+buffers of shape [K, C] updated per member; dropout draws independent masks per member
+(``randomness="different"``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class StackedNetwork:
+    """``len(nets)`` networks of one architecture as one stacked model on ``device``."""
+
+    def __init__(self, nets: Sequence[nn.Module], device: torch.device) -> None:
+        params, buffers = stack_module_state(list(nets))
+        self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.base = copy.deepcopy(nets[0]).to("meta")
+        self.size = len(nets)
+
+    def parameters(self) -> list[Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Member k's logits of its own inputs: x [K, B, ...] -> [K, B, C]."""
+        return vmap(self._call, randomness="different")(self.params, self.buffers, x)
+
+    def shared(self, x: Tensor) -> Tensor:
+        """Every member's logits of the same inputs: x [B, ...] -> [K, B, C]."""
+        return vmap(self._call, in_dims=(0, 0, None), randomness="different")(
+            self.params, self.buffers, x
+        )
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        """Member k's ``state_dict`` (parameters and buffers), copied to the CPU."""
+        tensors = {**self.params, **self.buffers}
+        return {name: value[k].detach().cpu().clone() for name, value in tensors.items()}
