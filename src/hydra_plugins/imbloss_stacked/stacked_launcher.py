@@ -8,7 +8,8 @@ training settings the stacked engine does not support, runs as with the basic la
 
 Settings (``hydra.launcher.<key>``): ``max_stack`` caps the members trained at once (null: no
 cap beyond memory); ``memory_fraction`` is the share of the free device memory a pass may fill,
-by the estimate of :mod:`imbloss.stacked.memory`.
+by the estimate of :mod:`imbloss.stacked.memory`; ``forward`` is ``auto`` (``vmap`` on a GPU,
+``loop`` on the CPU), ``vmap`` or ``loop`` (:mod:`imbloss.stacked.network`).
 """
 
 import logging
@@ -31,7 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from imbloss.errors import ConfigError
-from imbloss.stacked.grouping import group_jobs, group_key, stacking_obstacle
+from imbloss.stacked.grouping import FORWARD_MODES, group_jobs, group_key, stacking_obstacle
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class StackedLauncherConf:
     _target_: str = "hydra_plugins.imbloss_stacked.stacked_launcher.StackedLauncher"
     max_stack: Optional[int] = None  # noqa: UP045 - OmegaConf needs typing.Optional
     memory_fraction: float = 0.5
+    forward: str = "auto"
 
 
 ConfigStore.instance().store(
@@ -54,7 +56,9 @@ ConfigStore.instance().store(
 class StackedLauncher(Launcher):
     """Runs the sweep's jobs grouped into stacks; returns one ``JobReturn`` per job, in order."""
 
-    def __init__(self, max_stack: int | None = None, memory_fraction: float = 0.5) -> None:
+    def __init__(
+        self, max_stack: int | None = None, memory_fraction: float = 0.5, forward: str = "auto"
+    ) -> None:
         if max_stack is not None and max_stack < 1:
             raise ConfigError(
                 f"hydra.launcher.max_stack={max_stack} is out of range; accepted: an integer "
@@ -65,8 +69,14 @@ class StackedLauncher(Launcher):
                 f"hydra.launcher.memory_fraction={memory_fraction} is out of range; accepted: "
                 "0 < fraction <= 1"
             )
+        if forward not in FORWARD_MODES:
+            raise ConfigError(
+                f"hydra.launcher.forward={forward!r} is unknown; accepted: "
+                f"{', '.join(FORWARD_MODES)}"
+            )
         self.max_stack = max_stack
         self.memory_fraction = memory_fraction
+        self.forward = forward
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -128,7 +138,7 @@ class StackedLauncher(Launcher):
             return [self._run(configs[i], self.task_function) for i in group]
         returns = [self._run(configs[i], capture_job) for i in group]
         jobs = [MemberJob(r.return_value, configs[i]) for r, i in zip(returns, group, strict=True)]
-        results = train_group(jobs, self.max_stack, self.memory_fraction)
+        results = train_group(jobs, self.max_stack, self.memory_fraction, self.forward)
         for job_return, metrics in zip(returns, results, strict=True):
             job_return.return_value = metrics
             job_return.status = JobStatus.COMPLETED

@@ -7,10 +7,11 @@ it (same initial weights for the same seed) and a training seed. Each epoch e:
 2. member k visits ``datamodule.train_batches(seed_k)`` at epoch e — the exact batch order a
    separate run with that seed gets; step j gathers each member's j-th batch from the shared uint8
    tensors (on the training device) into one [K, B, ...] input;
-3. the stacked network gives logits [K, B, C]; loss_k = member k's loss of its slice; the
-   backward pass of ``Σ_k loss_k`` gives every member its own gradient (the members share no
-   parameter); one optimiser over the stacked tensors steps all members (Adam and SGD act element
-   by element, so this equals K separate optimisers);
+3. the stacked network (``vectorize``: ``vmap``, else a loop over the members — see
+   :mod:`~imbloss.stacked.network`) gives logits [K, B, C]; loss_k = member k's loss of its
+   slice; the backward pass of ``Σ_k loss_k`` gives every member its own gradient (the members
+   share no parameter); one optimiser over the stacked tensors steps all members (Adam and SGD
+   act element by element, so this equals K separate optimisers);
 4. the NaN guard (:class:`~imbloss.finite.FiniteGuard`, on the device) undoes the update of a
    member whose loss was not finite; at the end of the epoch a failed member is reported and stops
    (its weights stay frozen, it is no longer validated);
@@ -71,6 +72,7 @@ def fit_stack(
     max_epochs: int,
     device: torch.device,
     limit_train_batches: int | float = 1.0,
+    vectorize: bool = True,
     on_epoch_end: EpochCallback | None = None,
     on_failure: FailureCallback | None = None,
 ) -> tuple[list[MemberOutcome], int]:
@@ -78,7 +80,7 @@ def fit_stack(
     docstring. The modules' networks are left untouched; the outcomes hold the selected weights.
     Returns the outcomes and the number of optimiser steps taken."""
     size = len(modules)
-    stack = StackedNetwork([m.net for m in modules], device)
+    stack = StackedNetwork([m.net for m in modules], device, vectorize)
     loss_fns = [m.loss_fn.to(device) for m in modules]
     params = stack.parameters()
     optimizer = modules[0].optimizer_factory(params)

@@ -90,8 +90,14 @@ def stack_device(accelerator: str) -> torch.device:
     return torch.device("cpu")
 
 
+def vectorized(forward: str, device: torch.device) -> bool:
+    """``forward``: ``vmap``, ``loop``, or ``auto`` — vmap on a GPU, the loop on the CPU (where
+    grouped convolutions are slower than a member's own; ``benchmarks/bench_stacked.py``)."""
+    return forward == "vmap" or (forward == "auto" and device.type == "cuda")
+
+
 def train_group(
-    jobs: list[MemberJob], max_stack: int | None, memory_fraction: float
+    jobs: list[MemberJob], max_stack: int | None, memory_fraction: float, forward: str = "auto"
 ) -> list[dict[str, Any] | None]:
     """Train ``jobs`` (one group) in passes; each job's ``metrics.json`` content, or None."""
     route_lightning_logs_through_hydra()
@@ -106,6 +112,7 @@ def train_group(
                 record_failure(error)
         return results
     device = stack_device(first.trainer.accelerator)
+    vectorize = vectorized(forward, device)
     net = instantiate(first.model)(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
@@ -114,10 +121,11 @@ def train_group(
     cap = max(1, int(memory_fraction * free) // need)
     passes = split_passes(len(jobs), cap if max_stack is None else min(cap, max_stack))
     log.info(
-        "stacked group of %d jobs on %s: one member needs ~%.0f MiB, %.0f MiB free (%.0f%% usable:"
-        " %d members), max_stack=%s -> %d pass(es) of %s",
+        "stacked group of %d jobs on %s (%s): one member needs ~%.0f MiB, %.0f MiB free "
+        "(%.0f%% usable: %d members), max_stack=%s -> %d pass(es) of %s",
         len(jobs),
         device,
+        "vmap" if vectorize else "loop over members",
         need / 2**20,
         free / 2**20,
         100 * memory_fraction,
@@ -127,7 +135,8 @@ def train_group(
         [len(p) for p in passes],
     )
     for part in passes:
-        for position, metrics in _train_pass(jobs, list(part), datamodule, device).items():
+        trained = _train_pass(jobs, list(part), datamodule, device, vectorize)
+        for position, metrics in trained.items():
             results[position] = metrics
     return results
 
@@ -156,6 +165,7 @@ def _train_pass(
     positions: list[int],
     datamodule: ImbalancedDataModule,
     device: torch.device,
+    vectorize: bool,
 ) -> dict[int, dict[str, Any] | None]:
     members = _build_members(jobs, positions, datamodule)
     if not members:
@@ -183,6 +193,7 @@ def _train_pass(
         max_epochs=cfg.trainer.max_epochs,
         device=device,
         limit_train_batches=cfg.trainer.get("limit_train_batches", 1.0),
+        vectorize=vectorize,
         on_epoch_end=on_epoch_end,
         on_failure=on_failure,
     )

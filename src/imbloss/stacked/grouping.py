@@ -22,6 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 MEMBER_KEYS = ("loss", "seed", "tags")
+# How the stacked forward pass runs (imbloss.stacked.network): auto = vmap on a GPU, loop on CPU.
+FORWARD_MODES = ("auto", "vmap", "loop")
 JOB_DIR_PLACEHOLDER = "<job output dir>"
 # Trainer keys the stacked engine honours (it is not a Lightning Trainer); others stop stacking.
 STACKED_TRAINER_KEYS = {
@@ -48,13 +50,13 @@ def group_key(config: DictConfig) -> str:
 
     ``config`` is a composed sweep configuration (with its ``hydra`` node)."""
     job = copy.deepcopy(config)
-    with read_write(job), open_dict(job):
+    with read_write(job.hydra.runtime), open_dict(job.hydra.runtime):
         job.hydra.runtime.output_dir = JOB_DIR_PLACEHOLDER
     saved = HydraConfig.instance().cfg
     HydraConfig.instance().set_config(job)  # ${hydra:...} resolves against this job
     try:
         task = copy.deepcopy(job)
-        with read_write(task), open_dict(task):
+        with read_write(task), read_write(task.hydra), open_dict(task):
             del task["hydra"]
         resolved: dict[str, Any] = OmegaConf.to_container(task, resolve=True)  # type: ignore
     finally:

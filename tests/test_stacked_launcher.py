@@ -1,0 +1,183 @@
+"""hydra/launcher=stacked against the basic launcher, job by job, on the real command line."""
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from imbloss.module import ImbalancedClassifier
+
+from conftest import FAST_OVERRIDES
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+# Float tolerance of "equal": the stacked forward is the same arithmetic in another order
+# (grouped convolutions, batched matrix products); differences measured here are ~1e-7.
+PROB_ATOL = 1e-5
+FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc", "val_gmean", "val_auc")
+SYNTHETIC = ("dataset=synthetic", "ir=10", "trainer.enable_progress_bar=false")
+
+
+def _jobs(sweep_dir: Path) -> list[Path]:
+    return sorted((p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def _files(job: Path) -> set[str]:
+    return {str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()}
+
+
+def _csv_rows(job: Path) -> list[list[str]]:
+    return [line.split(",") for line in (job / "csv" / "metrics.csv").read_text().splitlines()]
+
+
+def _load_as_classifier(job: Path) -> ImbalancedClassifier:
+    """The job's ``best.ckpt`` loaded by ``ImbalancedClassifier`` like any Lightning checkpoint."""
+    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+    net = instantiate(cfg.model)(input_shape=(1, 8, 8), num_classes=10)
+    return ImbalancedClassifier.load_from_checkpoint(
+        job / "checkpoints" / "best.ckpt",
+        net=net,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.Adam,
+        weights_only=True,
+    )
+
+
+def _compare_launchers(
+    run_cli: Runner, tmp_path: Path, args: list[str], passes: int, launcher: tuple[str, ...] = ()
+) -> list:
+    """Run ``args`` as a multirun under both launchers (``launcher``: settings of the stacked
+    one); assert job-by-job agreement; return the stacked jobs' ``metrics.json``."""
+    basic_dir, stacked_dir = tmp_path / "basic", tmp_path / "stacked"
+    basic = run_cli(["-m", *args, f"hydra.sweep.dir={basic_dir}"])
+    assert basic.returncode == 0, basic.stderr
+    stacked = run_cli(
+        ["-m", *args, f"hydra.sweep.dir={stacked_dir}", "hydra/launcher=stacked", *launcher]
+    )
+    assert stacked.returncode == 0, stacked.stderr
+    assert f"{passes} pass(es)" in stacked.stdout + stacked.stderr
+    stacked_metrics = []
+    jobs = _jobs(basic_dir)
+    assert [j.name for j in jobs] == [j.name for j in _jobs(stacked_dir)]
+    for job in jobs:
+        other = stacked_dir / job.name
+        assert _files(job) == _files(other)
+        single, stack = (json.loads((j / "metrics.json").read_text()) for j in (job, other))
+        assert (single["engine"], single["stack_size"]) == ("single", 1)
+        assert stack["engine"] == "stacked"
+        assert stack["fit_time_s"] == pytest.approx(stack["stack_fit_time_s"] / stack["stack_size"])
+        for key in ("loss", "hparams", "seed", "epochs", "test_class_counts", "per_class_recall"):
+            assert stack[key] == single[key], key
+        for key in FIGURES:
+            assert stack[key] == pytest.approx(single[key], abs=1e-6), (job.name, key)
+        probs = [np.load(j / "predictions.npz")["probs"] for j in (job, other)]
+        np.testing.assert_allclose(probs[1], probs[0], rtol=0, atol=PROB_ATOL)
+        ckpts = [torch.load(j / "checkpoints/best.ckpt", weights_only=True) for j in (job, other)]
+        assert (ckpts[1]["epoch"], ckpts[1]["global_step"]) == (
+            ckpts[0]["epoch"],
+            ckpts[0]["global_step"],
+        ), f"job {job.name}: another epoch selected"
+        _load_as_classifier(other)
+        rows = [_csv_rows(j) for j in (job, other)]
+        assert rows[1][0] == rows[0][0]  # same columns
+        assert [r[:2] for r in rows[1]] == [r[:2] for r in rows[0]]  # same epoch, step rows
+        np.testing.assert_allclose(
+            [[float(v) if v else np.nan for v in r[2:]] for r in rows[1][1:]],
+            [[float(v) if v else np.nan for v in r[2:]] for r in rows[0][1:]],
+            atol=1e-5,
+        )
+        stacked_metrics.append(stack)
+    return stacked_metrics
+
+
+@pytest.mark.slow
+def test_mlp_sweep_agrees_job_by_job_across_passes(run_cli: Runner, tmp_path: Path) -> None:
+    # 6 jobs of one group (three losses, wldam's deferred re-weighting from epoch 2, two seeds),
+    # cut by max_stack=4 into two passes of 3; the vmap forward (the CPU default is the loop)
+    metrics = _compare_launchers(
+        run_cli,
+        tmp_path,
+        [
+            *SYNTHETIC,
+            "model=mlp",
+            "model.hidden=[64]",
+            "optimizer.lr=0.01",
+            "trainer.max_epochs=3",
+            "loss=wce,wldam,pf",
+            "seed=0,1",
+        ],
+        passes=2,
+        launcher=("hydra.launcher.max_stack=4", "hydra.launcher.forward=vmap"),
+    )
+    assert [m["stack_size"] for m in metrics] == [3] * 6
+    assert len({m["stack_fit_time_s"] for m in metrics}) == 2  # one fit time per pass
+    assert any(m["gmean"] > 0 for m in metrics)  # a meaningful comparison, not all-zero recalls
+
+
+def test_fmnist_cnn_sweep_agrees_job_by_job_across_passes(run_cli: Runner, tmp_path: Path) -> None:
+    # a mixed group (PF-loss; LDAM with deferred re-weighting from epoch 1; two seeds) in two
+    # passes of 2 (max_stack=3)
+    metrics = _compare_launchers(
+        run_cli,
+        tmp_path,
+        [
+            *SYNTHETIC,
+            "model=fmnist_cnn",
+            "model.dropout=0",
+            "optimizer.lr=0.01",
+            "trainer.max_epochs=2",
+            "loss=wldam,pf",
+            "seed=0,1",
+        ],
+        passes=2,
+        launcher=("hydra.launcher.max_stack=3",),
+    )
+    assert [m["stack_size"] for m in metrics] == [2] * 4
+    assert any(m["gmean"] > 0 for m in metrics)
+
+
+def test_invalid_member_fails_alone_and_a_lone_job_runs_single(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    # ir=5 and ir=10 are two groups; in each, gamma=-1 is invalid (fails alone with error.json)
+    result = run_cli(
+        [
+            "-m",
+            *FAST_OVERRIDES,
+            "model=mlp",
+            "model.hidden=[16]",
+            "ir=5,10",
+            "loss=focal",
+            "loss.gamma=2.0,-1.0",
+            f"hydra.sweep.dir={sweep}",
+            "hydra/launcher=stacked",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    jobs = _jobs(sweep)
+    assert len(jobs) == 4
+    failed = [j for j in jobs if (j / "error.json").exists()]
+    assert len(failed) == 2
+    for job in failed:
+        error = json.loads((job / "error.json").read_text())
+        assert error["status"] == "failed" and "gamma=-1.0" in error["error"]
+        assert not (job / "metrics.json").exists()
+    trained = [json.loads((j / "metrics.json").read_text()) for j in jobs if j not in failed]
+    assert sorted((m["ir"], m["engine"], m["stack_size"]) for m in trained) == [
+        (5.0, "stacked", 1),
+        (10.0, "stacked", 1),
+    ]
+    lone = tmp_path / "lone"
+    result = run_cli(
+        ["-m", *FAST_OVERRIDES, "loss=ce", f"hydra.sweep.dir={lone}", "hydra/launcher=stacked"]
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((lone / "0" / "metrics.json").read_text())
+    assert (metrics["engine"], metrics["stack_size"]) == ("single", 1)
