@@ -70,7 +70,13 @@ class ImbalancedClassifier(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
-    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+    def optimizer_step(
+        self,
+        epoch: int,
+        batch_idx: int,
+        optimizer: torch.optim.Optimizer,
+        optimizer_closure: Callable[[], object] | None = None,
+    ) -> None:
         """Lightning's step (the closure runs ``training_step`` and the backward pass), then the
         guard puts back the weights if any loss so far was non-finite."""
         params = list(self.parameters())

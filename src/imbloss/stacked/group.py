@@ -63,7 +63,8 @@ def capture_job(task_cfg: DictConfig) -> DictConfig:
 
 @contextmanager
 def job_context(job: MemberJob) -> Iterator[None]:
-    """Make ``job`` Hydra's current job (output folder, its ``train.log``) for the block."""
+    """Make ``job`` Hydra's current job (output folder, its ``train.log``) for the block; after
+    it, the log goes to Hydra's own handlers (the console) again."""
     saved = HydraConfig.instance().cfg
     HydraConfig.instance().set_config(job.config)
     configure_log(job.config.hydra.job_logging, job.config.hydra.verbose)
@@ -71,6 +72,7 @@ def job_context(job: MemberJob) -> Iterator[None]:
         yield
     finally:
         HydraConfig.instance().cfg = saved
+        configure_log(job.config.hydra.hydra_logging, job.config.hydra.verbose)
 
 
 @dataclass
