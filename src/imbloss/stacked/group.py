@@ -188,17 +188,24 @@ def _train_pass(
             finish_wandb(members[k].loggers, exit_code=1)
 
     started = time.perf_counter()
-    outcomes, total_steps = fit_stack(
-        [m.module for m in members],
-        [m.job.cfg.seed for m in members],
-        datamodule,
-        max_epochs=cfg.trainer.max_epochs,
-        device=device,
-        limit_train_batches=cfg.trainer.get("limit_train_batches", 1.0),
-        vectorize=vectorize,
-        on_epoch_end=on_epoch_end,
-        on_failure=on_failure,
-    )
+    try:
+        outcomes, total_steps = fit_stack(
+            [m.module for m in members],
+            [m.job.cfg.seed for m in members],
+            datamodule,
+            max_epochs=cfg.trainer.max_epochs,
+            device=device,
+            limit_train_batches=cfg.trainer.get("limit_train_batches", 1.0),
+            vectorize=vectorize,
+            on_epoch_end=on_epoch_end,
+            on_failure=on_failure,
+        )
+    except Exception as error:  # the pass fails, every member with it; the sweep goes on
+        for member in members:
+            with job_context(member.job):
+                record_failure(error)
+                finish_wandb(member.loggers, exit_code=1)
+        return {}
     stack_fit_time_s = time.perf_counter() - started
     fit = FitRecord(
         fit_time_s=stack_fit_time_s / len(members),
