@@ -123,7 +123,7 @@ def compare_epochs(title, datamodule, make_net, counts, steps, forwards, device)
 
 def compare_sweep(epochs: int, steps: str, data_dir: str) -> None:
     """Part 2: the 19-job wce sweep under both launchers, one command each."""
-    limit = [] if steps == "all" else [f"trainer.limit_train_batches={int(steps)}"]
+    limit = [] if steps == "all" else [f"+trainer.limit_train_batches={int(steps)}"]
     args = [
         "-m",
         "experiment=fmnist_step",
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--sweep-epochs", type=int, default=2)
     parser.add_argument("--sweep-steps", default="all")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--skip-epochs", action="store_true", help="only the sweep (part 2)")
     arguments = parser.parse_args()
     counts = [int(k) for k in arguments.members.split(",")]
     forwards = arguments.forward.split(",")
@@ -169,15 +170,16 @@ def main() -> None:
     datamodule = ImbalancedDataModule("fashion_mnist", arguments.data_dir, ir=100, batch_size=500)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    compare_epochs(
-        "Fashion-MNIST step IR=100, fmnist_cnn",
-        datamodule,
-        lambda: FashionMNISTCNN(datamodule.input_shape, datamodule.num_classes),
-        counts,
-        steps,
-        forwards,
-        device,
-    )
+    if not arguments.skip_epochs:
+        compare_epochs(
+            "Fashion-MNIST step IR=100, fmnist_cnn",
+            datamodule,
+            lambda: FashionMNISTCNN(datamodule.input_shape, datamodule.num_classes),
+            counts,
+            steps,
+            forwards,
+            device,
+        )
     if not arguments.skip_sweep:
         compare_sweep(arguments.sweep_epochs, arguments.sweep_steps, arguments.data_dir)
     if device.type == "cuda":
