@@ -94,7 +94,7 @@ def _figures(
     return {**classification_summary(probs, target, minority), **bootstrap.ci95(probs)}
 
 
-def _weight_set_figures(
+def weight_set_figures(
     predictions: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     datamodule: ImbalancedDataModule,
     bootstraps: Mapping[str, StratifiedBootstrap],
@@ -159,7 +159,7 @@ def evaluate_member(
         test_set: StratifiedBootstrap(selected[test_set][0], seed=seed) for test_set in TEST_SETS
     }
     figures = {
-        weights: _weight_set_figures(predictions[weights], datamodule, bootstraps)
+        weights: weight_set_figures(predictions[weights], datamodule, bootstraps)
         for weights in WEIGHT_SETS
     }
     metrics: dict[str, Any] = {
