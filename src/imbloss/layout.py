@@ -2,12 +2,12 @@
 
 A run's folder (its Hydra output folder) holds::
 
-    .hydra/config.yaml       the resolved configuration (written by Hydra)
-    metrics.json             the figures of a finished run (written last, atomically)
-    predictions.npz          the test predictions every figure is computed from (see PREDICTION_KEYS)
-    csv/metrics.csv          per-epoch curves (the CSV logger, conf/logger/csv.yaml)
-    checkpoints/best.ckpt    the checkpoint selected on validation G-mean (conf/callbacks/default.yaml)
-    error.json               only for a failed member of a multirun
+    .hydra/config.yaml     the resolved configuration (written by Hydra)
+    metrics.json           the figures of a finished run (written last, atomically)
+    predictions.npz        the test predictions every figure comes from (PREDICTION_KEYS)
+    csv/metrics.csv        per-epoch curves (the CSV logger, conf/logger/csv.yaml)
+    checkpoints/best.ckpt  the checkpoint selected on validation G-mean (conf/callbacks/)
+    error.json             only for a failed member of a multirun
 
 The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
 added here once. ``tests/test_layout.py`` checks that the configs put the logger's and the

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 import numpy as np
 
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename."""

@@ -1,11 +1,11 @@
 """One training run: data, model, loss, callbacks, loggers, trainer — then the run's files.
 
 :func:`train` instantiates everything from the composed Hydra config in that order, fits with
-model selection on validation G-mean, and hands the selected and the last weights to the post-fit
-stage (:func:`imbloss.evaluation.evaluate_member`), which tests both on both test sets and writes
-``metrics.json`` and ``predictions.npz`` into the run folder. :func:`run_job` wraps it for the command line: bad
-configuration values end a single run with one message; in a multirun a failing member leaves
-``error.json`` in its folder and the sweep goes on.
+model selection on validation G-mean, and hands the selected and the last weights to the
+post-fit stage (:func:`imbloss.evaluation.evaluate_member`), which tests both on both test sets
+and writes ``metrics.json`` and ``predictions.npz`` into the run folder. :func:`run_job` wraps
+it for the command line: bad configuration values end a single run with one message; in a
+multirun a failing member leaves ``error.json`` in its folder and the sweep goes on.
 """
 
 from __future__ import annotations

@@ -21,11 +21,12 @@ from typing import Any
 import pandas as pd
 
 from imbloss.errors import ConfigError
+from imbloss.layout import CONFIG_FILE, ERROR_FILE, METRICS_FILE
 from imbloss.report.document import report_markdown
 from imbloss.report.plots import write_plots
 from imbloss.report.render import FORMATS as TABLE_FORMATS
 from imbloss.report.render import write_table
-from imbloss.report.runs import CONFIG_FILE, ERROR_FILE, METRICS_FILE, load_runs
+from imbloss.report.runs import load_runs
 from imbloss.report.selection import select_on_validation, undecided_groups
 from imbloss.report.tables import build_tables
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from imbloss.layout import RunFolder
 from imbloss.report.labels import (
     dataset_label,
     ir_label,
@@ -25,7 +26,6 @@ from imbloss.report.labels import (
     variant_label,
 )
 
-CURVES_FILE = Path("csv") / "metrics.csv"
 MAX_NAMED_CLASSES = 20
 # A sub-task: every setting key but the IR (the x axis of the G-mean plot).
 SUBTASK_KEYS = ("dataset", "protocol", "model", "variant", "minority_fraction")
@@ -162,7 +162,7 @@ def read_curves(run_dir: Path) -> pd.DataFrame | None:
     Rows of one epoch may be split over several lines; the evaluations after fitting (the
     selected checkpoint's validation and test) have no training loss and are left out.
     """
-    path = run_dir / CURVES_FILE
+    path = RunFolder(run_dir).curves
     if not path.is_file():
         return None
     log = pd.read_csv(path)
