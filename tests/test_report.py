@@ -254,15 +254,17 @@ def test_selection_is_per_setting_and_seed(tmp_path: Path) -> None:
 # --- tables ----------------------------------------------------------------------------------
 
 
-def test_ir_table_averages_seeds_with_sample_std(tmp_path: Path) -> None:
+def test_ir_table_averages_seeds_with_a_student_t_interval(tmp_path: Path) -> None:
     for seed, recall in enumerate([(0.8,) * 4, (0.82,) * 4, (0.84,) * 4]):
         write_run(tmp_path, f"pf{seed}", loss="pf", seed=seed, recall=recall, auc=0.9 + seed / 100)
     table = _tables(tmp_path)["gmean_auc_synthetic_step"]
     cell = _cell(table, loss="pf", metric="gmean")
     assert (cell["mean"], cell["std"], cell["n"]) == (pytest.approx(0.82), pytest.approx(0.02), 3)
     markdown = to_markdown(table)
-    assert "82.00 ± 2.00 [n=3]" in markdown
-    assert "91.00 ± 1.00 [n=3]" in markdown
+    # half-width t_{0.975, 2} * s / sqrt(3) = 4.3027 * 2.00 / 1.7321 = 4.97 points (AUC: 2.48)
+    assert cell["ci_low"] == pytest.approx(0.82 - 4.302652729749464 * 0.02 / math.sqrt(3))
+    assert "82.00 ± 4.97 [n=3]" in markdown
+    assert "91.00 ± 2.48 [n=3]" in markdown
     assert "| IR=10 " in markdown and "PF-loss" in markdown
 
 
