@@ -150,6 +150,8 @@ class LoadedReport:
     markdown: dict[str, str]
     plots: list[Path]
     runs: pd.DataFrame
+    figures: str
+    reference: str | None
 
 
 def load_report(folder: Path | str) -> LoadedReport:
@@ -178,4 +180,6 @@ def load_report(folder: Path | str) -> LoadedReport:
         },
         plots=[folder / p for p in index["plots"]],
         runs=pd.read_csv(folder / "runs.csv"),
+        figures=index.get("figures", "selected"),
+        reference=index.get("reference"),
     )
