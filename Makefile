@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP) data
 	$(PY) benchmarks/bench_malloc.py
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_intervals.py
 	$(PY) benchmarks/bench_stacked.py --members 1,8,32 --steps 10 --sweep-steps 10
 
 clean:

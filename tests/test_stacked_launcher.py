@@ -72,12 +72,19 @@ def _compare_launchers(
         assert (single["engine"], single["stack_size"]) == ("single", 1)
         assert stack["engine"] == "stacked"
         assert stack["fit_time_s"] == pytest.approx(stack["stack_fit_time_s"] / stack["stack_size"])
-        for key in ("loss", "hparams", "seed", "epochs", "test_class_counts", "per_class_recall"):
+        for key in ("loss", "hparams", "seed", "epochs", "selected_epoch", "batch_stats"):
             assert stack[key] == single[key], key
+        for key in ("test_class_counts", "per_class_recall"):
+            assert stack[key] == single[key], key
+        for key in FIGURES[:4]:
+            assert stack["last"][key] == pytest.approx(single["last"][key], abs=1e-6), key
+            assert stack["full_test"][key] == pytest.approx(single["full_test"][key], abs=1e-6)
         for key in FIGURES:
             assert stack[key] == pytest.approx(single[key], abs=1e-6), (job.name, key)
-        probs = [np.load(j / "predictions.npz")["probs"] for j in (job, other)]
-        np.testing.assert_allclose(probs[1], probs[0], rtol=0, atol=PROB_ATOL)
+        arrays = [np.load(j / "predictions.npz") for j in (job, other)]
+        assert set(arrays[1].files) == set(arrays[0].files) >= {"probs", "last_probs"}
+        for key in arrays[0].files:  # selected and last weights, both test sets
+            np.testing.assert_allclose(arrays[1][key], arrays[0][key], rtol=0, atol=PROB_ATOL)
         ckpts = [torch.load(j / "checkpoints/best.ckpt", weights_only=True) for j in (job, other)]
         assert (ckpts[1]["epoch"], ckpts[1]["global_step"]) == (
             ckpts[0]["epoch"],

@@ -20,6 +20,9 @@ it (same initial weights for the same seed) and a training seed. Each epoch e:
    ``train/loss`` as batch-size-weighted means over the epoch's batches (as Lightning logs them),
    and checkpoint selection as ``ModelCheckpoint(monitor="val/gmean", mode="max",
    save_top_k=1)`` does: the first epoch of the highest validation G-mean (float32 comparison).
+
+Each healthy member ends with its selected and last weights and the class counts of its training
+batches (:class:`~imbloss.batch_stats.BatchStats`, counters of shape [K, C] on the device).
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from imbloss.batch_stats import BatchStats
 from imbloss.data import ImbalancedDataModule
 from imbloss.finite import FiniteGuard, NonFiniteRecord
 from imbloss.metrics import classification_summary
@@ -49,6 +54,8 @@ class MemberOutcome:
     best_epoch: int = -1
     best_step: int = 0
     best_state: dict[str, Tensor] = field(default_factory=dict)
+    last_state: dict[str, Tensor] = field(default_factory=dict)
+    batch_stats: dict[str, Any] | None = None  # BatchStats.summary() of its training batches
     failure: NonFiniteRecord | None = None
 
 
@@ -85,6 +92,7 @@ def fit_stack(
     params = stack.parameters()
     optimizer = modules[0].optimizer_factory(params)
     guard = FiniteGuard((size,))
+    batch_stats = BatchStats(datamodule.num_classes, device=device, shape=(size,))
     outcomes = [MemberOutcome() for _ in modules]
     alive = list(range(size))
 
@@ -115,6 +123,7 @@ def fit_stack(
                 (images[positions.reshape(-1)], targets[positions.reshape(-1)]), training=True
             )
             x, y = x.view(size, count, *x.shape[1:]), y.view(size, count)
+            batch_stats.update(y)
             logits = stack(x)
             losses = torch.stack([fn(logits[k], y[k]) for k, fn in enumerate(loss_fns)])
             guard.observe(losses, epoch, j)
@@ -149,6 +158,9 @@ def fit_stack(
             time.perf_counter() - started,
             len(alive),
         )
+    for k in alive:
+        outcomes[k].last_state = stack.member_state(k)
+        outcomes[k].batch_stats = batch_stats.summary(k)
     return outcomes, step
 
 

@@ -3,9 +3,10 @@
 The launcher first lets Hydra set up each job's folder (``.hydra/``) with :func:`capture_job` as
 the task, then calls :func:`train_group`: one data load for the group, the group cut into passes
 that fit in memory, each pass trained by :func:`~imbloss.stacked.engine.fit_stack`, and each
-member's selected weights turned into an ordinary :class:`~imbloss.module.ImbalancedClassifier`
-that goes through the single pipeline's own test and output stage
-(:func:`imbloss.pipeline.test_and_write`). Failures stay with their member: an invalid loss
+member's selected weights saved as an ordinary Lightning checkpoint of its
+:class:`~imbloss.module.ImbalancedClassifier`, then its selected and last weights through the single
+pipeline's own post-fit stage (:func:`imbloss.pipeline.evaluate_and_finish`, i.e.
+:func:`imbloss.evaluation.evaluate_member`). Failures stay with their member: an invalid loss
 configuration or a non-finite loss writes that member's ``error.json``; the others go on.
 """
 
@@ -26,20 +27,21 @@ from hydra.core.utils import configure_log
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imbloss.data import ImbalancedDataModule
+from imbloss.evaluation import FitResult
 from imbloss.finite import NonFiniteRecord
 from imbloss.loggers import finish_wandb
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
 from imbloss.pipeline import (
-    FitRecord,
     build_datamodule,
     build_module,
     build_run_loggers,
+    evaluate_and_finish,
     record_failure,
     route_lightning_logs_through_hydra,
-    test_and_write,
+    run_info,
 )
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import available_bytes, member_bytes, split_passes
@@ -155,6 +157,8 @@ def _build_members(
                 L.seed_everything(job.cfg.seed, workers=True, verbose=False)
                 module = build_module(job.cfg, datamodule)
                 loggers = build_run_loggers(job.cfg)
+                for logger in loggers:
+                    logger.log_hyperparams(OmegaConf.to_container(job.cfg, resolve=True))
             except Exception as error:
                 record_failure(error)
                 continue
@@ -189,7 +193,7 @@ def _train_pass(
 
     started = time.perf_counter()
     try:
-        outcomes, total_steps = fit_stack(
+        outcomes, _ = fit_stack(
             [m.module for m in members],
             [m.job.cfg.seed for m in members],
             datamodule,
@@ -207,46 +211,45 @@ def _train_pass(
                 finish_wandb(member.loggers, exit_code=1)
         return {}
     stack_fit_time_s = time.perf_counter() - started
-    fit = FitRecord(
-        fit_time_s=stack_fit_time_s / len(members),
-        epochs=cfg.trainer.max_epochs,
-        engine="stacked",
-        stack_size=len(members),
-        stack_fit_time_s=stack_fit_time_s,
-    )
     results: dict[int, dict[str, Any] | None] = {}
     for member, outcome in zip(members, outcomes, strict=True):
         if outcome.failure is not None:
             continue
+        fit = FitResult(
+            selected_state=outcome.best_state,
+            last_state=outcome.last_state,
+            selected_epoch=outcome.best_epoch + 1,
+            epochs=cfg.trainer.max_epochs,
+            fit_time_s=stack_fit_time_s / len(members),
+            batch_stats=outcome.batch_stats,
+        )
         with job_context(member.job):
             try:
-                results[member.position] = _write_member(
-                    member, outcome, datamodule, fit, total_steps
+                checkpoint = _save_checkpoint(member, outcome)
+                info = run_info(
+                    member.job.cfg, str(checkpoint), "stacked", len(members), stack_fit_time_s
+                )
+                net = member.module.net.to(device)
+                results[member.position] = evaluate_and_finish(
+                    net, datamodule, fit, info, member.job.cfg.seed, member.loggers, device
                 )
             except Exception as error:
                 record_failure(error)
     return results
 
 
-def _write_member(
-    member: Member,
-    outcome: MemberOutcome,
-    datamodule: ImbalancedDataModule,
-    fit: FitRecord,
-    total_steps: int,
-) -> dict[str, Any]:
-    """Save the member's selected weights as its checkpoint, then the single pipeline's test and
-    output stage on them, with a Lightning trainer placed at the end of the member's training."""
+def _save_checkpoint(member: Member, outcome: MemberOutcome) -> Path:
+    """The member's selected weights as the Lightning checkpoint its checkpoint callback would
+    have written (weights only; epoch and global step those of the selected epoch)."""
     cfg, module = member.job.cfg, member.module
     module.net.load_state_dict(outcome.best_state)
     (checkpoint,) = instantiate(cfg.callbacks).values()
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=member.loggers)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
     path = _checkpoint_path(checkpoint, outcome)
     _place_trainer(trainer, epoch=outcome.best_epoch, steps=outcome.best_step)
     trainer.strategy.connect(module)
     trainer.save_checkpoint(path, weights_only=True)
-    _place_trainer(trainer, epoch=fit.epochs, steps=total_steps)
-    return test_and_write(cfg, trainer, module, datamodule, member.loggers, str(path), fit)
+    return path
 
 
 def _checkpoint_path(checkpoint: ModelCheckpoint, outcome: MemberOutcome) -> Path:
@@ -259,8 +262,8 @@ def _checkpoint_path(checkpoint: ModelCheckpoint, outcome: MemberOutcome) -> Pat
 
 
 def _place_trainer(trainer: L.Trainer, epoch: int, steps: int) -> None:
-    """Set the epoch and step a fresh trainer reports (checkpoint fields, logged rows) to those
-    a Lightning fit would have reached (``epoch`` epochs and ``steps`` optimiser steps done)."""
+    """Set the epoch and step a fresh trainer writes into a checkpoint to those a Lightning fit
+    would have reached (``epoch`` epochs and ``steps`` optimiser steps done)."""
     trainer.fit_loop.epoch_progress.current.completed = epoch
     epoch_loop = trainer.fit_loop.epoch_loop
     epoch_loop._batches_that_stepped = steps
