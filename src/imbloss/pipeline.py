@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
+from imbloss.checks import check_run_config
 from imbloss.data import ImbalancedDataModule
-from imbloss.errors import ConfigError
+from imbloss.errors import find_user_error
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.outputs import (
@@ -34,6 +34,8 @@ from imbloss.outputs import (
     write_json,
     write_predictions,
 )
+from imbloss.resume import AtomicCheckpointIO, RunState, start_job
+from imbloss.run_folder import FolderConflictError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,15 @@ def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
+    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``.
+
+    A folder that holds a finished run is not retrained; one with ``checkpoints/last.ckpt`` resumes.
+    """
+    check_run_config(cfg)
     output_dir = _output_dir()
+    start = start_job(output_dir, cfg)
+    if start.finished_metrics is not None:
+        return start.finished_metrics
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.dataset)
@@ -73,15 +82,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = ImbalancedClassifier(
         net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
     )
-    callbacks = list(instantiate(cfg.callbacks).values())
+    run_state = RunState()
+    callbacks = [*instantiate(cfg.callbacks).values(), run_state]
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
     loggers = build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
     try:
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        trainer: L.Trainer = instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        )
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        metrics = _fit_select_test(cfg, trainer, module, datamodule)
+        metrics = _fit_select_test(cfg, trainer, module, datamodule, start.checkpoint, run_state)
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
@@ -101,18 +113,22 @@ def _fit_select_test(
     trainer: L.Trainer,
     module: ImbalancedClassifier,
     datamodule: ImbalancedDataModule,
+    resume_from: Path | None,
+    run_state: RunState,
 ) -> dict[str, Any]:
-    """Fit, re-validate and test the checkpoint selected on validation G-mean; the figures."""
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    fit_time_s = time.perf_counter() - started
+    """Fit (from ``resume_from`` if given), re-validate and test the checkpoint selected on
+    validation G-mean; the figures."""
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_time_s = run_state.fit_time_s
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt_path = best or None
     val_figures = trainer.validate(
-        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False
+        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True
     )[0]
-    trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    trainer.test(
+        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True
+    )
 
     return {
         "status": "ok",
@@ -168,15 +184,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     _route_lightning_logs_through_hydra()
     try:
         return train(cfg)
-    except ConfigError as error:
-        if not multirun:
-            print(f"imbloss: error: {error}", file=sys.stderr)
-            sys.exit(2)
-        _record_failure(error)
     except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is not None and (not multirun or isinstance(user_error, FolderConflictError)):
+            print(f"imbloss: error: {user_error}", file=sys.stderr)
+            sys.exit(2)
         if not multirun:
             raise
-        _record_failure(error)
+        _record_failure(user_error or error)
     return None
 
 
