@@ -20,6 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from imbloss.errors import RunFileError
+from imbloss.readers import read_json_file
+
 METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.json"
 CONFIG_FILE = Path(".hydra") / "config.yaml"
@@ -83,10 +86,7 @@ def find_run_dirs(root: Path, exclude: Path | None = None) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    with path.open() as handle:
-        return json.load(handle)
+    return read_json_file(path) if path.is_file() else None
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -163,8 +163,11 @@ def _status(metrics: Mapping[str, Any] | None, error: Mapping[str, Any] | None) 
 def read_run(run_dir: Path, root: Path) -> dict[str, Any]:
     """One run folder as a flat record (see ``RUN_COLUMNS``)."""
     config = _read_config(run_dir)
-    metrics = _read_json(run_dir / METRICS_FILE)
-    error = _read_json(run_dir / ERROR_FILE)
+    try:
+        metrics = _read_json(run_dir / METRICS_FILE)
+        error = _read_json(run_dir / ERROR_FILE)
+    except RunFileError as bad_file:  # counted as failed, with the reason
+        metrics, error = None, {"error": str(bad_file)}
     status = _status(metrics, error)
     metrics = metrics if status == STATUS_OK else {}
     protocol = str(metrics.get("protocol") or config_value(config, "dataset.protocol", ""))
