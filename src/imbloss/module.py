@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from imbloss.distributed import gather_all, gather_batch
 from imbloss.metrics import classification_summary
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -60,7 +61,8 @@ class ImbalancedClassifier(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        logits, y = gather_batch(self(x), y)  # the global batch under DDP
+        loss = self.loss_fn(logits, y)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
@@ -77,7 +79,10 @@ class ImbalancedClassifier(L.LightningModule):
         self._eval_targets.append(y.detach().cpu())
 
     def _collect(self) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        probs, target = torch.cat(self._eval_probs), torch.cat(self._eval_targets)
+        probs, target = (  # every process's predictions, gathered once under DDP
+            gather_all(torch.cat(parts).to(self.device)).cpu()
+            for parts in (self._eval_probs, self._eval_targets)
+        )
         self._eval_probs.clear()
         self._eval_targets.clear()
         return probs, target, classification_summary(probs, target, self.minority_classes)

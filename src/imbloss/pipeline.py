@@ -97,6 +97,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
+    if not trainer.is_global_zero:  # DDP: the first process writes the run's files
+        return metrics
     write_predictions(
         output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
     )

@@ -26,11 +26,18 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbloss.outputs import METRICS_FILE, atomic_file
 from imbloss.readers import read_checkpoint, read_json_file
-from imbloss.run_folder import LAST_CHECKPOINT, FolderState, claim_folder, clear_attempt
+from imbloss.run_folder import (
+    LAST_CHECKPOINT,
+    FolderState,
+    claim_folder,
+    clear_attempt,
+    folder_state,
+)
 
 CSV_LOG = Path("csv") / "metrics.csv"
 
@@ -133,7 +140,15 @@ class JobStart:
 
 
 def start_job(folder: Path, cfg: DictConfig) -> JobStart:
-    """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged)."""
+    """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged).
+
+    Under data-parallel training the other processes, started by the first one after it prepared
+    the folder, only read where to resume from.
+    """
+    if rank_zero_only.rank != 0:
+        if folder_state(folder) is FolderState.RESUMABLE:
+            return JobStart(FolderState.RESUMABLE, folder / LAST_CHECKPOINT)
+        return JobStart(FolderState.NEW)
     state = claim_folder(folder, OmegaConf.to_container(cfg, resolve=False))
     if state is FolderState.FINISHED:
         log.info("%s holds a finished run (%s): not retrained", folder, METRICS_FILE)

@@ -165,19 +165,27 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self._splits[split] = (images, targets)
         return images, targets
 
+    def _shard(self) -> dict[str, int]:
+        """This process's share of every batch under data-parallel training (see TensorBatches)."""
+        trainer = self.trainer
+        if trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+
     def train_batches(self, seed: int) -> TensorBatches:
         """The training batches of a run with training seed ``seed`` (its own batch order)."""
         images, targets = self._split_tensors("train")
-        return TensorBatches(images, targets, self.batch_size, ShuffleSampler(len(targets), seed))
+        sampler = ShuffleSampler(len(targets), seed)
+        return TensorBatches(images, targets, self.batch_size, sampler, **self._shard())
 
     def train_dataloader(self) -> TensorBatches:
         return self.train_batches(torch.initial_seed())
 
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("val"), self.eval_batch_size)
+        return TensorBatches(*self._split_tensors("val"), self.eval_batch_size, **self._shard())
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("test"), self.eval_batch_size)
+        return TensorBatches(*self._split_tensors("test"), self.eval_batch_size, **self._shard())
 
     def transform_batch(
         self, batch: tuple[torch.Tensor, torch.Tensor], training: bool
