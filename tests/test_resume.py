@@ -243,6 +243,7 @@ def test_killed_run_resumes_to_the_uninterrupted_figures(run_cli: Runner, tmp_pa
     assert {k: v for k, v in metrics.items() if k not in NOT_COMPARED} == {
         k: v for k, v in expected.items() if k not in NOT_COMPARED
     }
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     curves = (killed / "csv" / "metrics.csv").read_text()
     assert curves == (whole / "csv" / "metrics.csv").read_text()
 
