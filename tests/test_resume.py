@@ -286,8 +286,12 @@ def test_report_counts_a_run_with_a_corrupt_metrics_file_as_failed(tmp_path: Pat
     write_run(tmp_path, "good", loss="pf")
     bad = write_run(tmp_path, "bad", loss="ce")
     (bad / "metrics.json").write_text('{"gmean": 0.5, "au')
+    cut = write_run(tmp_path, "cut", loss="wce")
+    predictions = cut / "predictions.npz"
+    predictions.write_bytes(predictions.read_bytes()[:100])
     runs = load_runs(tmp_path).set_index("run_dir")
     assert runs.loc["good", "status"] == "ok"
-    assert runs.loc["bad", "status"] == "failed"
+    assert list(runs.loc[["bad", "cut"], "status"]) == ["failed", "failed"]
     assert str(bad / "metrics.json") in runs.loc["bad", "error"]
+    assert str(predictions) in runs.loc["cut", "error"]
     assert runs.loc["bad", "loss"] == "ce"  # from the config: the cell it was meant for

@@ -21,7 +21,8 @@ import pandas as pd
 import yaml
 
 from imbloss.errors import RunFileError
-from imbloss.readers import read_json_file
+from imbloss.outputs import PREDICTIONS_FILE
+from imbloss.readers import read_json_file, read_predictions
 
 METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.json"
@@ -166,6 +167,8 @@ def read_run(run_dir: Path, root: Path) -> dict[str, Any]:
     try:
         metrics = _read_json(run_dir / METRICS_FILE)
         error = _read_json(run_dir / ERROR_FILE)
+        if (run_dir / PREDICTIONS_FILE).is_file():
+            read_predictions(run_dir / PREDICTIONS_FILE)
     except RunFileError as bad_file:  # counted as failed, with the reason
         metrics, error = None, {"error": str(bad_file)}
     status = _status(metrics, error)
