@@ -1,13 +1,16 @@
 """Resumable runs: atomic checkpoints, the state a resumed run needs, and how a job starts.
 
-Every epoch leaves ``checkpoints/last.ckpt`` (``ModelCheckpoint(save_last=True)``), written by
-:class:`AtomicCheckpointIO` through a temporary file in the same folder and one rename, so a kill
-while writing leaves the previous checkpoint whole. Lightning's checkpoint already holds the
-weights, the optimiser, the loops' progress and the checkpoint callback's best score and path (the
-selection survives); :class:`RunState` adds the random generators' states (dropout draws the same
-numbers after a resume) and the fit time spent before. The batch order is a function of the
+Every epoch leaves ``checkpoints/last.ckpt`` (the ``last_checkpoint`` callback of
+``conf/callbacks/default.yaml``), written by :class:`AtomicCheckpointIO` through a temporary file
+in the same folder and one rename, so a kill while writing leaves the previous checkpoint whole.
+Lightning's checkpoint already holds the weights, the optimiser, the loops' progress and the
+checkpoint callback's best score and path (the selection survives); :class:`RunState` adds the
+random generators' states (dropout draws the same numbers after a resume) and the fit time spent
+before. The batch order is a function of the
 training seed and the epoch (:mod:`imbloss.data.batches`), and the loss's epoch hook is called
 again at the start of every epoch, so a resumed run is the run that was never interrupted.
+:class:`ResumableCSVLogger` continues the run's ``csv/metrics.csv`` (cut back to the resumed
+epoch by :func:`trim_csv_log`), and :func:`start_job` decides, per job folder, what to do.
 """
 
 from __future__ import annotations
