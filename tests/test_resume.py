@@ -17,13 +17,13 @@ from omegaconf import OmegaConf
 
 from imbloss.errors import ConfigError, RunFileError, find_user_error
 from imbloss.hydra_callbacks import job_folders, summary_line
+from imbloss.layout import LAST_CHECKPOINT_FILE
 from imbloss.outputs import write_json, write_predictions
 from imbloss.pipeline import train
 from imbloss.readers import read_checkpoint, read_json_file, read_predictions
 from imbloss.resume import AtomicCheckpointIO, trim_csv_log
 from imbloss.run_folder import (
     CLAIMED_CONFIG,
-    LAST_CHECKPOINT,
     FolderConflictError,
     FolderState,
     claim_folder,
@@ -61,8 +61,8 @@ def _hydra_folder(folder: Path, config: dict) -> Path:
 
 def test_folder_state_is_read_from_the_files(tmp_path: Path) -> None:
     assert folder_state(tmp_path) is FolderState.NEW
-    (tmp_path / LAST_CHECKPOINT).parent.mkdir()
-    (tmp_path / LAST_CHECKPOINT).write_bytes(b"x")
+    (tmp_path / LAST_CHECKPOINT_FILE).parent.mkdir()
+    (tmp_path / LAST_CHECKPOINT_FILE).write_bytes(b"x")
     assert folder_state(tmp_path) is FolderState.RESUMABLE
     write_json(tmp_path / "error.json", {"status": "failed"})
     assert folder_state(tmp_path) is FolderState.FAILED
@@ -157,7 +157,7 @@ def test_truncated_files_are_errors_naming_the_file(tmp_path: Path, name: str) -
     elif name == "metrics.json":
         write_json(path, {"gmean": 0.5})
     else:
-        write_predictions(path, np.zeros(4), np.full((4, 2), 0.5))
+        write_predictions(path, {"target": np.zeros(4), "probs": np.full((4, 2), 0.5)})
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     reader = {"last.ckpt": read_checkpoint, "metrics.json": read_json_file}.get(
         name, read_predictions
@@ -231,10 +231,10 @@ def test_killed_run_resumes_to_the_uninterrupted_figures(run_cli: Runner, tmp_pa
     first = run_cli(command, **TESTS_ON_PATH)
     assert first.returncode == -9, first.stderr  # SIGKILL after epoch 1 (the second) was saved
     assert not (killed / "metrics.json").exists()
-    assert read_checkpoint(killed / LAST_CHECKPOINT)["epoch"] == 1
+    assert read_checkpoint(killed / LAST_CHECKPOINT_FILE)["epoch"] == 1
     resumed = run_cli(command, **TESTS_ON_PATH)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming from {killed / LAST_CHECKPOINT} (2 epochs done)" in resumed.stdout
+    assert f"resuming from {killed / LAST_CHECKPOINT_FILE} (2 epochs done)" in resumed.stdout
     assert run_cli([*args, f"hydra.run.dir={whole}"]).returncode == 0
 
     metrics = json.loads((killed / "metrics.json").read_text())

@@ -9,12 +9,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from imbloss.run_folder import HYDRA_DIR, FolderState, folder_state
+from imbloss.layout import CONFIG_FILE
+from imbloss.run_folder import FolderState, folder_state
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
     """The job folders below a multirun's folder (those holding Hydra's ``.hydra/config.yaml``)."""
-    return sorted(p.parent.parent for p in Path(sweep_dir).glob(f"**/{HYDRA_DIR}/config.yaml"))
+    return sorted(p.parent.parent for p in Path(sweep_dir).glob(f"**/{CONFIG_FILE.as_posix()}"))
 
 
 def summary_line(before: dict[Path, FolderState], after: dict[Path, FolderState]) -> str:

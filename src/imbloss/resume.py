@@ -32,17 +32,13 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from imbloss.outputs import METRICS_FILE, atomic_file
+from imbloss.batch_stats import BatchStats
+from imbloss.layout import METRICS_FILE, RunFolder
+from imbloss.outputs import atomic_file
 from imbloss.readers import read_checkpoint, read_json_file
-from imbloss.run_folder import (
-    LAST_CHECKPOINT,
-    FolderState,
-    claim_folder,
-    clear_attempt,
-    folder_state,
-)
+from imbloss.run_folder import FolderState, claim_folder, clear_attempt, folder_state
 
-CSV_LOG = Path("csv") / "metrics.csv"
+BATCH_STATS_KEY = "imbloss_batch_stats"
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +56,36 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RunState(L.Callback):
-    """Saves and restores the CPU (and CUDA) random generators and the fit time spent so far.
+    """Saves and restores the CPU (and CUDA) random generators, the fit time spent so far and the
+    module's training-batch counters (``batch_stats``, over all epochs of the run).
 
     ``fit_time_s`` after ``fit`` = the time of this fit + the time before the checkpoint it
-    resumed from.
+    resumed from. The counters are put back when training starts (the module resets its own in
+    ``on_fit_start``, which runs after a checkpoint is restored).
     """
 
     def __init__(self) -> None:
         self.previous_fit_time_s = 0.0
         self._started: float | None = None
         self.fit_time_s = 0.0
+        self._batch_stats: dict[str, Any] | None = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        stats = getattr(pl_module, "batch_stats", None)
+        if stats is not None:
+            checkpoint[BATCH_STATS_KEY] = stats.state_dict()
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._batch_stats = checkpoint.get(BATCH_STATS_KEY)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._batch_stats is not None:
+            pl_module.batch_stats = BatchStats.from_state_dict(self._batch_stats, pl_module.device)
+            self._batch_stats = None
 
     def _elapsed(self) -> float:
         started = time.perf_counter() if self._started is None else self._started
@@ -148,19 +164,20 @@ def start_job(folder: Path, cfg: DictConfig) -> JobStart:
     Under data-parallel training the other processes, started by the first one after it prepared
     the folder, only read where to resume from.
     """
+    files = RunFolder(folder)
     if rank_zero_only.rank != 0:
         if folder_state(folder) is FolderState.RESUMABLE:
-            return JobStart(FolderState.RESUMABLE, folder / LAST_CHECKPOINT)
+            return JobStart(FolderState.RESUMABLE, files.last_checkpoint)
         return JobStart(FolderState.NEW)
     state = claim_folder(folder, OmegaConf.to_container(cfg, resolve=False))
     if state is FolderState.FINISHED:
         log.info("%s holds a finished run (%s): not retrained", folder, METRICS_FILE)
-        return JobStart(state, finished_metrics=read_json_file(folder / METRICS_FILE))
+        return JobStart(state, finished_metrics=read_json_file(files.metrics))
     if state is FolderState.RESUMABLE:
-        checkpoint = folder / LAST_CHECKPOINT
+        checkpoint = files.last_checkpoint
         epochs_done = int(read_checkpoint(checkpoint)["epoch"]) + 1
         log.info("resuming from %s (%d epochs done)", checkpoint, epochs_done)
-        trim_csv_log(folder / CSV_LOG, epochs_done)
+        trim_csv_log(files.curves, epochs_done)
         return JobStart(state, checkpoint=checkpoint)
     if state is FolderState.FAILED:
         log.info("%s holds a failed attempt: retrying from the start", folder)

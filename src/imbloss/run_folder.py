@@ -28,16 +28,22 @@ import yaml
 from omegaconf import OmegaConf
 
 from imbloss.errors import ConfigError
-from imbloss.outputs import ERROR_FILE, METRICS_FILE, PREDICTIONS_FILE, atomic_file
+from imbloss.layout import (
+    CLAIM_DIR,
+    CONFIG_FILE,
+    CURVES_FILE,
+    ERROR_FILE,
+    LAST_CHECKPOINT_FILE,
+    PREDICTIONS_FILE,
+    RunFolder,
+)
+from imbloss.outputs import atomic_file
 from imbloss.readers import read_json_file
 
-HYDRA_DIR = ".hydra"
-CLAIM_DIR = Path(HYDRA_DIR) / "claimed"
+HYDRA_DIR = CONFIG_FILE.parent
 CLAIMED_CONFIG = CLAIM_DIR / "config.yaml"
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = Path(CHECKPOINT_DIR) / "last.ckpt"
 # Outputs of an attempt that a fresh start removes (a retried or restarted job).
-ATTEMPT_OUTPUTS = (CHECKPOINT_DIR, "csv", ERROR_FILE, PREDICTIONS_FILE)
+ATTEMPT_OUTPUTS = (LAST_CHECKPOINT_FILE.parent, CURVES_FILE.parent, ERROR_FILE, PREDICTIONS_FILE)
 # Dotted config keys that do not change what a job trains: they may differ on a re-run.
 NON_RESULT_KEYS = (
     "hydra",
@@ -62,13 +68,12 @@ class FolderConflictError(ConfigError):
 
 def folder_state(folder: Path) -> FolderState:
     """The state of ``folder`` from its files (a corrupt ``metrics.json`` is a RunFileError)."""
-    folder = Path(folder)
-    metrics_path = folder / METRICS_FILE
-    if metrics_path.is_file() and read_json_file(metrics_path).get("status", "ok") == "ok":
+    files = RunFolder(folder)
+    if files.metrics.is_file() and read_json_file(files.metrics).get("status", "ok") == "ok":
         return FolderState.FINISHED
-    if (folder / ERROR_FILE).is_file():
+    if files.error.is_file():
         return FolderState.FAILED
-    if (folder / LAST_CHECKPOINT).is_file():
+    if files.last_checkpoint.is_file():
         return FolderState.RESUMABLE
     return FolderState.NEW
 

@@ -24,6 +24,7 @@ from imbloss.data.transforms import channel_stats, normalize, random_crop_flip
 from imbloss.errors import ConfigError
 
 log = logging.getLogger(__name__)
+EVAL_SPLITS = ("val", "test", "full_test")
 
 
 class ImbalancedDataModule(lightning.LightningDataModule):
@@ -32,9 +33,11 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     `seed` is the subsampling seed (protocol and validation split), independent of the training
     seed; the training batch order of every epoch is drawn from the training seed and the epoch
     (`train_batches(seed)`; `train_dataloader()` uses `torch.initial_seed()`, which
-    `lightning.seed_everything` sets). After `prepare_data()` and `setup()`:
+    `lightning.seed_everything` sets). Evaluation splits (`EVAL_SPLITS`): `val`, `test` (the
+    protocol's test split) and `full_test` (the whole official test split of the task's classes),
+    served in order by `eval_batches(split)`. After `prepare_data()` and `setup()`:
     `num_classes`, `input_shape` (C, H, W), `class_names`, `minority_classes` and
-    `{train,val,test}_class_counts`.
+    `{train,val,test,full_test}_class_counts`.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             ),
             "val": (source.train.images[train_positions[val_part]], task.train.targets[val_part]),
             "test": (source.test.images[task.test.indices], task.test.targets),
+            "full_test": (source.test.images[task.full_test.indices], task.full_test.targets),
         }
         self.mean, self.std = channel_stats(source.train.images)
         self.class_names = task.class_names
@@ -120,8 +124,9 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.train_class_counts: list[int] = counts["train"]
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
+        self.full_test_class_counts: list[int] = counts["full_test"]
         log.info(
-            "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s",
+            "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s, whole test split %s",
             self.name,
             self.protocol,
             self.ir,
@@ -129,6 +134,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self.train_class_counts,
             self.val_class_counts,
             self.test_class_counts,
+            self.full_test_class_counts,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -181,11 +187,22 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         return self.train_batches(torch.initial_seed())
 
+    def eval_batches(self, split: str) -> TensorBatches:
+        """The uint8 batches of an evaluation split (one of `EVAL_SPLITS`), in order."""
+        if split not in EVAL_SPLITS:
+            raise ValueError(f"unknown evaluation split {split!r}; accepted: {EVAL_SPLITS}")
+        return TensorBatches(*self._split_tensors(split), self.eval_batch_size)
+
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("val"), self.eval_batch_size, **self._shard())
+        return self._lightning_eval_batches("val")
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("test"), self.eval_batch_size, **self._shard())
+        return self._lightning_eval_batches("test")
+
+    def _lightning_eval_batches(self, split: str) -> TensorBatches:
+        """Lightning's evaluation batches: this process's part under DDP (the module gathers the
+        outputs); ``eval_batches`` is the whole split, for the post-fit stage."""
+        return TensorBatches(*self._split_tensors(split), self.eval_batch_size, **self._shard())
 
     def transform_batch(
         self, batch: tuple[torch.Tensor, torch.Tensor], training: bool
