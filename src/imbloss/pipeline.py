@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,17 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
+from imbloss.checks import check_run_config
 from imbloss.data import ImbalancedDataModule
-from imbloss.errors import ConfigError
+from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.layout import RunFolder
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.outputs import write_json
+from imbloss.readers import read_checkpoint
+from imbloss.resume import AtomicCheckpointIO, RunState, start_job
+from imbloss.run_folder import FolderConflictError
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +106,34 @@ def run_info(
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, select on validation G-mean, test both weight sets; write the run's files; return
-    ``metrics.json``."""
+    ``metrics.json``.
+
+    A folder that holds a finished run is not retrained; one with ``checkpoints/last.ckpt`` resumes.
+    Under DDP the first process evaluates and writes the files; the others return ``{}``.
+    """
+    check_run_config(cfg)
+    output_dir = _output_dir()
+    start = start_job(output_dir, cfg)
+    if start.finished_metrics is not None:
+        return start.finished_metrics
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
-    callbacks = list(instantiate(cfg.callbacks).values())
+    run_state = RunState()
+    callbacks = [*instantiate(cfg.callbacks).values(), run_state]
     loggers = build_run_loggers(cfg)
     try:
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        trainer: L.Trainer = instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        )
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        fit, checkpoint = _fit(trainer, module, datamodule)
+        fit, checkpoint = _fit(trainer, module, datamodule, start.checkpoint, run_state)
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
+    if not trainer.is_global_zero:
+        return {}
     info = run_info(cfg, checkpoint, "single", 1, fit.fit_time_s)
     return evaluate_and_finish(
         module.net, datamodule, fit, info, cfg.seed, loggers, trainer.strategy.root_device
@@ -155,18 +172,22 @@ def _net_state(state_dict: StateDict, prefix: str = "net.") -> dict[str, torch.T
 
 
 def _fit(
-    trainer: L.Trainer, module: ImbalancedClassifier, datamodule: ImbalancedDataModule
+    trainer: L.Trainer,
+    module: ImbalancedClassifier,
+    datamodule: ImbalancedDataModule,
+    resume_from: Path | None,
+    run_state: RunState,
 ) -> tuple[FitResult, str]:
-    """Fit; the last and the selected (best validation G-mean) network weights, and the path of
-    the selected checkpoint ("" without a checkpoint callback: then the last weights count)."""
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    fit_time_s = time.perf_counter() - started
+    """Fit (from the checkpoint ``resume_from`` if given); the last and the selected (best
+    validation G-mean) network weights, and the path of the selected checkpoint ("" without a
+    checkpoint callback: then the last weights count)."""
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_time_s = run_state.fit_time_s
     epochs = trainer.current_epoch
     last_state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
-        checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(Path(best))
         selected_state = _net_state(checkpoint["state_dict"])
         selected_epoch = int(checkpoint["epoch"]) + 1
     else:
@@ -220,15 +241,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     route_lightning_logs_through_hydra()
     try:
         return train(cfg)
-    except ConfigError as error:
-        if not multirun:
-            print(f"imbloss: error: {error}", file=sys.stderr)
-            sys.exit(2)
-        record_failure(error)
     except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is not None and (not multirun or isinstance(user_error, FolderConflictError)):
+            print(f"imbloss: error: {user_error}", file=sys.stderr)
+            sys.exit(2)
         if not multirun:
             raise
-        record_failure(error)
+        record_failure(user_error or error)
     return None
 
 

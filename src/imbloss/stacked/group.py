@@ -29,6 +29,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from imbloss.checks import check_run_config
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult
 from imbloss.finite import NonFiniteRecord
@@ -42,7 +43,9 @@ from imbloss.pipeline import (
     record_failure,
     route_lightning_logs_through_hydra,
     run_info,
+    run_job,
 )
+from imbloss.resume import start_job
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import available_bytes, member_bytes, split_passes
 
@@ -146,14 +149,29 @@ def train_group(
 
 
 def _build_members(
-    jobs: list[MemberJob], positions: list[int], datamodule: ImbalancedDataModule
+    jobs: list[MemberJob],
+    positions: list[int],
+    datamodule: ImbalancedDataModule,
+    results: dict[int, dict[str, Any] | None],
 ) -> list[Member]:
-    """Each member as the single pipeline builds it (seed, then network); failures recorded."""
+    """Each member as the single pipeline builds it (seed, then network); failures recorded.
+
+    A job folder that holds a finished run is not retrained (its ``metrics.json`` goes into
+    ``results``); one that can resume from ``last.ckpt`` resumes alone, in the single pipeline."""
     members = []
     for position in positions:
         job = jobs[position]
         with job_context(job):
             try:
+                check_run_config(job.cfg)
+                start = start_job(Path(HydraConfig.get().runtime.output_dir), job.cfg)
+                if start.finished_metrics is not None or start.checkpoint is not None:
+                    results[position] = (
+                        start.finished_metrics
+                        if start.finished_metrics is not None
+                        else run_job(job.cfg)
+                    )
+                    continue
                 L.seed_everything(job.cfg.seed, workers=True, verbose=False)
                 module = build_module(job.cfg, datamodule)
                 loggers = build_run_loggers(job.cfg)
@@ -173,9 +191,10 @@ def _train_pass(
     device: torch.device,
     vectorize: bool,
 ) -> dict[int, dict[str, Any] | None]:
-    members = _build_members(jobs, positions, datamodule)
+    results: dict[int, dict[str, Any] | None] = {}
+    members = _build_members(jobs, positions, datamodule, results)
     if not members:
-        return {}
+        return results
     cfg = members[0].job.cfg
 
     def on_epoch_end(epoch: int, step: int, figures: dict[int, dict[str, float]]) -> None:
@@ -193,7 +212,7 @@ def _train_pass(
 
     started = time.perf_counter()
     try:
-        outcomes, _ = fit_stack(
+        outcomes, steps = fit_stack(
             [m.module for m in members],
             [m.job.cfg.seed for m in members],
             datamodule,
@@ -209,9 +228,8 @@ def _train_pass(
             with job_context(member.job):
                 record_failure(error)
                 finish_wandb(member.loggers, exit_code=1)
-        return {}
+        return results
     stack_fit_time_s = time.perf_counter() - started
-    results: dict[int, dict[str, Any] | None] = {}
     for member, outcome in zip(members, outcomes, strict=True):
         if outcome.failure is not None:
             continue
@@ -225,7 +243,7 @@ def _train_pass(
         )
         with job_context(member.job):
             try:
-                checkpoint = _save_checkpoint(member, outcome)
+                checkpoint = _save_checkpoint(member, outcome, steps)
                 info = run_info(
                     member.job.cfg, str(checkpoint), "stacked", len(members), stack_fit_time_s
                 )
@@ -238,17 +256,24 @@ def _train_pass(
     return results
 
 
-def _save_checkpoint(member: Member, outcome: MemberOutcome) -> Path:
+def _save_checkpoint(member: Member, outcome: MemberOutcome, steps: int) -> Path:
     """The member's selected weights as the Lightning checkpoint its checkpoint callback would
-    have written (weights only; epoch and global step those of the selected epoch)."""
+    have written (weights only; epoch and global step those of the selected epoch), and its last
+    weights where a callback without a monitor (``last_checkpoint``) is configured. Returns the
+    selected checkpoint's path."""
     cfg, module = member.job.cfg, member.module
-    module.net.load_state_dict(outcome.best_state)
-    (checkpoint,) = instantiate(cfg.callbacks).values()
+    callbacks = list(instantiate(cfg.callbacks).values())
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
-    path = _checkpoint_path(checkpoint, outcome)
-    _place_trainer(trainer, epoch=outcome.best_epoch, steps=outcome.best_step)
     trainer.strategy.connect(module)
+    best = next(c for c in callbacks if c.monitor is not None)
+    path = _checkpoint_path(best, outcome)
+    module.net.load_state_dict(outcome.best_state)
+    _place_trainer(trainer, epoch=outcome.best_epoch, steps=outcome.best_step)
     trainer.save_checkpoint(path, weights_only=True)
+    for last in (c for c in callbacks if c.monitor is None):
+        module.net.load_state_dict(outcome.last_state)
+        _place_trainer(trainer, epoch=member.job.cfg.trainer.max_epochs - 1, steps=steps)
+        trainer.save_checkpoint(Path(last.dirpath) / f"{last.filename}.ckpt", weights_only=True)
     return path
 
 

@@ -29,6 +29,7 @@ JOB_DIR_PLACEHOLDER = "<job output dir>"
 STACKED_TRAINER_KEYS = {
     "_target_",
     "max_epochs",
+    "strategy",
     "accelerator",
     "devices",
     "precision",
@@ -92,18 +93,26 @@ def stacking_obstacle(cfg: DictConfig) -> str | None:
         return f"trainer.{extra[0]} is not supported by the stacked engine"
     if trainer.get("devices", 1) not in (1, "1", "auto"):
         return f"trainer.devices={trainer.devices}: the stacked engine uses one device"
+    if trainer.get("strategy", "auto") != "auto":
+        return f"trainer.strategy={trainer.strategy}: the stacked engine uses one device"
     if trainer.get("precision", "32-true") not in FULL_PRECISION:
         return f"trainer.precision={trainer.precision}: the stacked engine trains in float32"
     if cfg.optimizer._target_ not in ELEMENTWISE_OPTIMIZERS:
         return f"optimizer {cfg.optimizer._target_} is not one of {ELEMENTWISE_OPTIMIZERS}"
     callbacks = list(cfg.callbacks.values())
-    checkpoint = callbacks[0] if len(callbacks) == 1 else None
-    if checkpoint is None or not (
-        checkpoint._target_.endswith("ModelCheckpoint")
-        and checkpoint.get("monitor") == "val/gmean"
-        and checkpoint.get("mode") == "max"
-        and checkpoint.get("save_top_k") == 1
-        and not checkpoint.get("save_last")
+    monitored = [c for c in callbacks if c.get("monitor") is not None]
+    unmonitored = [c for c in callbacks if c.get("monitor") is None]
+    best = monitored[0] if len(monitored) == 1 else None
+    if best is None or not (
+        all(c._target_.endswith("ModelCheckpoint") for c in callbacks)
+        and best.get("monitor") == "val/gmean"
+        and best.get("mode") == "max"
+        and best.get("save_top_k") == 1
+        and not best.get("save_last")
+        and len(unmonitored) <= 1
     ):
-        return "the stacked engine needs exactly the default checkpoint callback (best val/gmean)"
+        return (
+            "the stacked engine needs the default checkpoint callbacks (best val/gmean, and "
+            "optionally the last epoch's)"
+        )
     return None
