@@ -180,7 +180,8 @@ def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Test G-mean (%) against IR, one line per loss (mean ± std over seeds), log-scale IR.
+    """Test G-mean (%) against IR, one line per loss (mean over seeds with 95 % t-interval
+    bars), log-scale IR.
 
     One figure per sub-task that was run at two IRs or more.
     """
@@ -192,11 +193,13 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         figure = Figure(figsize=(6, 4))
         axes = figure.add_subplot()
         for loss in _losses(numeric):
-            stats = numeric[numeric["loss"] == loss].groupby("ir")["gmean"].agg(["mean", "std"])
+            per_ir = numeric[numeric["loss"] == loss].groupby("ir")["gmean"]
+            irs = sorted(per_ir.groups)
+            stats = [_mean_and_error(per_ir.get_group(ir)) for ir in irs]
             axes.errorbar(
-                stats.index,
-                100 * stats["mean"],
-                yerr=100 * stats["std"].fillna(0),
+                irs,
+                [100 * mean for mean, _ in stats],
+                yerr=[100 * error for _, error in stats],
                 marker="o",
                 capsize=3,
                 label=loss_label(loss),
@@ -206,7 +209,7 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.minorticks_off()
         axes.set_xticks(irs, [number_label(ir) for ir in irs])
         axes.set_xlabel("imbalance ratio (IR)")
-        axes.set_ylabel("test G-mean (%)")
+        axes.set_ylabel("test G-mean (%), mean ± 95 % t interval")
         axes.set_title(_describe(setting), fontsize=9)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
