@@ -56,6 +56,8 @@ def write_run(
     fit_time_s: float = 10.0,
     status: str = "ok",
     epochs: int = 2,
+    sampler: dict[str, Any] | None = None,
+    label_noise: float | None = None,
 ) -> Path:
     """One run folder under ``root/name``; figures derive from ``recall`` as the contract says."""
     run_dir = root / name
@@ -86,6 +88,10 @@ def write_run(
         "ir": ir,
         "seed": seed,
     }
+    if sampler is not None:
+        config["sampler"] = sampler
+    if label_noise is not None:
+        config["dataset"]["label_noise"] = label_noise
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     if status == "failed":
         error = {"status": "failed", "error": "RuntimeError: boom", "traceback": "Traceback..."}
@@ -126,6 +132,11 @@ def write_run(
     }
     if f1_minority is not None:
         metrics["f1_minority"] = f1_minority
+    if sampler is not None:
+        metrics["sampler"] = sampler["name"]
+        metrics["sampler_options"] = {k: v for k, v in sampler.items() if k != "name"}
+    if label_noise is not None:
+        metrics["label_noise"] = label_noise
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     np.savez(
         run_dir / "predictions.npz",
@@ -392,6 +403,45 @@ def test_training_time_sums_each_tuning_and_averages_one_run(tmp_path: Path) -> 
     assert (pf["whole_s"], pf["mean"], pf["n"]) == (220.0, 220.0, 2)
     markdown = to_markdown(table)
     assert "105 (35) [n=6]" in markdown and "220 (220) [n=2]" in markdown
+
+
+def test_sampler_and_label_noise_are_setting_axes(tmp_path: Path) -> None:
+    samplers = {"none": {"name": "none"}, "cb": {"name": "class_balanced", "q": 0.5}}
+    for number, (key, noise, seed) in enumerate(
+        (k, n, s) for k in samplers for n in (0.0, 0.2) for s in (0, 1)
+    ):
+        recall = (0.1 + 0.2 * noise + 0.3 * (key == "cb") + 0.05 * seed, 0.9, 0.6, 0.8)
+        write_run(
+            tmp_path,
+            str(number),
+            sampler=samplers[key],
+            label_noise=noise,
+            seed=seed,
+            recall=recall,
+        )
+    write_run(tmp_path, "old", loss="ce")  # written before the axes existed: none, no noise
+    drs = {"name": "drs", "start": 0.8, "max_epochs": "${trainer.max_epochs}", "q": 0.0}
+    write_run(tmp_path, "pending", sampler=drs, status="unfinished")
+    runs = load_runs(tmp_path).set_index("run_dir")
+    assert runs.loc["old", ["sampler", "label_noise"]].tolist() == ["none", 0.0]
+    assert runs.loc["pending", "sampler"] == "drs(max_epochs=2, q=0, start=0.8)"
+    assert runs.loc["3", ["sampler", "label_noise"]].tolist() == ["none", 0.2]
+
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    assert table.row_keys == ("sampler", "label_noise", "ir", "loss")
+    for key, noise in ((k, n) for k in samplers for n in (0.0, 0.2)):
+        sampler = "none" if key == "none" else "class_balanced(q=0.5)"
+        cell = _cell(table, sampler=sampler, label_noise=noise, loss="pf", metric="gmean")
+        expected = [
+            (0.1 + 0.2 * noise + 0.3 * (key == "cb") + 0.05 * s) * 0.9 * 0.6 * 0.8 for s in (0, 1)
+        ]
+        assert cell["n"] == 2
+        assert cell["mean"] == pytest.approx(statistics.mean(v**0.25 for v in expected))
+    drs_label = "drs(max_epochs=2, q=0, start=0.8)"
+    pending = _cell(table, sampler=drs_label, label_noise=0.0, loss="pf", metric="gmean")
+    assert (pending["n"], pending["n_unfinished"], pending["status"]) == (0, 1, "failed")
+    markdown = to_markdown(table)
+    assert "| Sampler" in markdown and "class_balanced(q=0.5)" in markdown
 
 
 def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:

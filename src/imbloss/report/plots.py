@@ -28,7 +28,25 @@ from imbloss.report.labels import (
 CURVES_FILE = Path("csv") / "metrics.csv"
 MAX_NAMED_CLASSES = 20
 # A sub-task: every setting key but the IR (the x axis of the G-mean plot).
-SUBTASK_KEYS = ("dataset", "protocol", "model", "variant", "minority_fraction")
+SUBTASK_KEYS = (
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "sampler",
+    "label_noise",
+)
+
+
+def _training_parts(setting: pd.Series) -> list[str]:
+    """The sampler and the label noise when they are not the defaults (none, 0)."""
+    parts = []
+    if setting["sampler"] != "none":
+        parts.append(f"sampler {setting['sampler']}")
+    if not is_missing(setting["label_noise"]) and setting["label_noise"] > 0:
+        parts.append(f"label noise {number_label(setting['label_noise'])}")
+    return parts
 
 
 def _file_stem(setting: pd.Series) -> str:
@@ -38,6 +56,7 @@ def _file_stem(setting: pd.Series) -> str:
         parts.append(f"f{number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(f"ir{ir_value_label(setting['ir'])}")
+    parts += [part.replace(" ", "") for part in _training_parts(setting)]
     text = "_".join(str(p) for p in parts if str(p) != "")
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
@@ -53,6 +72,7 @@ def _describe(setting: pd.Series) -> str:
         parts.append(f"minority fraction {number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(ir_label(setting["ir"]))
+    parts += _training_parts(setting)
     return ", ".join(p for p in parts if p)
 
 

@@ -21,7 +21,18 @@ from imbloss.report.labels import is_missing
 from imbloss.report.tables import Table
 
 FORMATS = ("md", "csv", "tex")
-_CSV_KEYS = ("loss", "dataset", "protocol", "model", "variant", "minority_fraction", "ir", "metric")
+_CSV_KEYS = (
+    "loss",
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "ir",
+    "sampler",
+    "label_noise",
+    "metric",
+)
 _CSV_STATS = ("mean", "std", "n", "n_failed", "n_unfinished", "whole_s", "tunings")
 _CSV_FLAGS = ("best", "status")
 _LATEX_SPECIAL = {

@@ -41,8 +41,18 @@ METRIC_COLUMNS = (
     "val_auc",
     "fit_time_s",
 )
-# What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds).
-SETTING_COLUMNS = ("dataset", "protocol", "model", "variant", "minority_fraction", "ir")
+# What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds). The
+# training sampler and the label noise are setting axes too (runs without them: none, 0).
+SETTING_COLUMNS = (
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "ir",
+    "sampler",
+    "label_noise",
+)
 REPLICATE_COLUMNS = ("seed", "data_seed")
 RUN_COLUMNS = (
     "run_dir",
@@ -146,6 +156,22 @@ def _variant(config: Mapping[str, Any], protocol: str) -> str:
     return ""
 
 
+def _sampler(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    """The sampler with its options: ``none``, ``oversample``, ``class_balanced(q=0.5)``."""
+    if "sampler" in metrics:
+        name, options = metrics["sampler"], dict(metrics.get("sampler_options") or {})
+    else:
+        name = config_value(config, "sampler.name", "none")
+        keys = (config_value(config, "sampler", {}) or {}).keys() - {"name"}
+        options = {k: config_value(config, f"sampler.{k}") for k in keys}
+    if not options:
+        return str(name)
+    listed = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(options.items())
+    )
+    return f"{name}({listed})"
+
+
 def _training_ir(metrics: Mapping[str, Any]) -> float:
     """Largest over smallest training class count: the imbalance the run actually trained on."""
     counts = [c for c in metrics.get("train_class_counts") or [] if c]
@@ -181,6 +207,10 @@ def read_run(run_dir: Path, root: Path) -> dict[str, Any]:
         "minority_fraction": _number(minority_fraction if protocol == "superclass_pair" else None),
         "ir": _number(metrics["ir"] if "ir" in metrics else config_value(config, "ir")),
         "seed": _number(metrics["seed"] if "seed" in metrics else config_value(config, "seed")),
+        "sampler": _sampler(config, metrics),
+        "label_noise": _number(
+            metrics.get("label_noise", config_value(config, "dataset.label_noise", 0.0))
+        ),
         "data_seed": _number(metrics.get("data_seed", config_value(config, "dataset.seed"))),
         "hparams": _loss_hparams(config, metrics),
         "epochs": _number(metrics.get("epochs", config_value(config, "trainer.max_epochs"))),
@@ -202,4 +232,6 @@ def load_runs(root: Path | str, exclude: Path | None = None) -> pd.DataFrame:
     """Every run below ``root`` (ok, failed, unfinished), one row each, columns ``RUN_COLUMNS``."""
     root = Path(root)
     frame = pd.DataFrame.from_records(list(_records(root, exclude)), columns=list(RUN_COLUMNS))
-    return frame.astype({name: "float64" for name in (*METRIC_COLUMNS, "ir", "seed")})
+    return frame.astype(
+        {name: "float64" for name in (*METRIC_COLUMNS, "ir", "seed", "label_noise")}
+    )
