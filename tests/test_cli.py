@@ -1,6 +1,7 @@
 """The command line end to end: the files a run writes, multiruns, bad input, W&B offline."""
 
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +64,8 @@ def _check_run_folder(run: Path) -> dict:
 
 
 def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Path) -> None:
-    result = run_cli([*FAST_OVERRIDES, "loss=wce", "seed=3"])
+    noise = ("sampler=oversample", "dataset.label_noise=0.1")
+    result = run_cli([*FAST_OVERRIDES, "loss=wce", "seed=3", *noise])
     assert result.returncode == 0, result.stderr
     (run,) = _run_dirs(tmp_path / "logs")
     metrics = _check_run_folder(run)
@@ -74,6 +76,11 @@ def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Pa
         3,
     )
     assert metrics["epochs"] == 1
+    # synthetic step IR=10 trains [18, 180] * 5 samples: 0.1 * 180 flipped per majority class
+    assert metrics["label_noise_flipped"] == [0, 18] * 5
+    assert sum(metrics["train_class_counts"]) == 990
+    assert (metrics["sampler"], metrics["batch_size"]) == ("oversample", 100)
+    assert metrics["steps_per_epoch"] == math.ceil(10 * max(metrics["train_class_counts"]) / 100)
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     assert config.loss.name == "wce" and config.trainer.max_epochs == 1
     assert "G-mean" in result.stdout and str(run) in result.stdout
@@ -110,6 +117,7 @@ def test_a_failing_member_does_not_stop_the_sweep(run_cli: Runner, tmp_path: Pat
         ("dataset=imagenet", ["imagenet", "Available options", "fashion_mnist"]),
         ("model=vgg", ["vgg", "Available options", "fmnist_cnn"]),
         ("loss.gama=3", ["gama"]),
+        ("dataset.label_noise=2", ["dataset.label_noise=2", "accepted"]),
     ],
 )
 def test_bad_input_stops_with_one_message_and_touches_nothing(
