@@ -40,7 +40,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     class's training labels (`imbloss.data.noise`; validation and test untouched). After
     `prepare_data()` and `setup()`: `num_classes`, `input_shape` (C, H, W), `class_names`,
     `minority_classes`, `{train,val,test}_class_counts` (train: the labels trained on, after the
-    noise) and `label_noise_flipped` (per class).
+    noise), `label_noise_flipped` (per class) and `steps_per_epoch`.
     """
 
     def __init__(
@@ -137,6 +137,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.train_class_counts: list[int] = counts["train"]
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
+        # builds the sampler once: a bad sampler value stops here, before any training
+        self.steps_per_epoch = math.ceil(self.train_sampler(0).num_samples / self.batch_size)
         log.info(
             "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s",
             self.name,
@@ -168,7 +170,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "test_class_counts": self.test_class_counts,
             "sampler": self.sampler_name,
             "sampler_options": self.sampler_options,
-            "steps_per_epoch": math.ceil(self.train_sampler(0).num_samples / self.batch_size),
+            "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.batch_size,
             **noise,
         }
