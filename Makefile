@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP) data
 	$(PY) benchmarks/bench_malloc.py
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_intervals.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from conftest import FAST_OVERRIDES, requires_fashion_mnist
 
+NEW_KEYS = {"full_test", "gmean_ci95", "auc_ci95", "last", "selected_epoch", "batch_stats"}
 SPEC_KEYS = {
     "gmean",
     "auc",
@@ -39,24 +40,41 @@ def _run_dirs(logs: Path) -> list[Path]:
     return sorted(p.parent for p in logs.rglob(".hydra"))
 
 
-def _check_run_folder(run: Path) -> dict:
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics.keys() >= SPEC_KEYS
-    assert metrics["status"] == "ok"
-    predictions = np.load(run / "predictions.npz")
-    target, probs = predictions["target"], predictions["probs"]
-    assert probs.shape == (len(target), len(metrics["per_class_recall"]))
-    assert len(target) == sum(metrics["test_class_counts"])
+def _check_figures(figures: dict, target: np.ndarray, probs: np.ndarray) -> None:
+    """The figures of one evaluation recomputed from its predictions (sklearn, imblearn)."""
+    assert probs.shape == (len(target), len(figures["per_class_recall"]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     pred = probs.argmax(axis=1)
-    assert metrics["gmean"] == pytest.approx(geometric_mean_score(target, pred), abs=1e-6)
-    assert metrics["f1"] == pytest.approx(f1_score(target, pred, average="macro"), abs=1e-6)
+    assert figures["gmean"] == pytest.approx(geometric_mean_score(target, pred), abs=1e-6)
+    assert figures["f1"] == pytest.approx(f1_score(target, pred, average="macro"), abs=1e-6)
+    assert figures["acc"] == pytest.approx(float(np.mean(pred == target)), abs=1e-6)
+    recall = [float(np.mean(pred[target == j] == j)) for j in range(probs.shape[1])]
+    assert figures["per_class_recall"] == pytest.approx(recall, abs=1e-6)
     auc = (
         roc_auc_score(target, probs[:, 1])
         if probs.shape[1] == 2
         else roc_auc_score(target, probs, multi_class="ovr")
     )
-    assert metrics["auc"] == pytest.approx(auc, abs=1e-5)
+    assert figures["auc"] == pytest.approx(auc, abs=1e-5)
+    for name in ("gmean", "auc"):
+        low, high = figures[f"{name}_ci95"]
+        assert low <= figures[name] + 1e-9 and figures[name] <= high + 1e-9
+
+
+def _check_run_folder(run: Path) -> dict:
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics.keys() >= SPEC_KEYS | NEW_KEYS
+    assert metrics["status"] == "ok"
+    predictions = np.load(run / "predictions.npz")
+    target, full_target = predictions["target"], predictions["full_target"]
+    assert len(target) == sum(metrics["test_class_counts"])
+    assert np.bincount(full_target).tolist() == metrics["full_test"]["class_counts"]
+    _check_figures(metrics, target, predictions["probs"])
+    _check_figures(metrics["full_test"], full_target, predictions["full_probs"])
+    _check_figures(metrics["last"], target, predictions["last_probs"])
+    _check_figures(metrics["last"]["full_test"], full_target, predictions["last_full_probs"])
+    assert 1 <= metrics["selected_epoch"] <= metrics["epochs"]
+    assert metrics["batch_stats"]["batches"] >= metrics["epochs"]
     assert (run / ".hydra" / "config.yaml").is_file()
     assert (run / "csv" / "metrics.csv").is_file()
     assert (run / "checkpoints" / "best.ckpt").is_file()
@@ -75,12 +93,19 @@ def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Pa
         10,
         3,
     )
-    assert metrics["epochs"] == 1
+    assert metrics["epochs"] == 1 and metrics["selected_epoch"] == 1
     # synthetic step IR=10 trains [18, 180] * 5 samples: 0.1 * 180 flipped per majority class
     assert metrics["label_noise_flipped"] == [0, 18] * 5
     assert sum(metrics["train_class_counts"]) == 990
+    # oversample: every class at the largest (noisy) count, batch 100
+    largest = max(metrics["train_class_counts"])
+    steps = math.ceil(10 * largest / 100)
     assert (metrics["sampler"], metrics["batch_size"]) == ("oversample", 100)
-    assert metrics["steps_per_epoch"] == math.ceil(10 * max(metrics["train_class_counts"]) / 100)
+    assert metrics["steps_per_epoch"] == steps
+    stats = metrics["batch_stats"]
+    assert stats["batches"] == steps
+    assert stats["mean_per_batch"] == pytest.approx([largest / steps] * 10)
+    assert metrics["full_test"]["class_counts"] == [50] * 10
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     assert config.loss.name == "wce" and config.trainer.max_epochs == 1
     assert "G-mean" in result.stdout and str(run) in result.stdout
@@ -175,3 +200,24 @@ def test_fashion_mnist_multirun_one_epoch(run_cli: Runner, tmp_path: Path) -> No
             metrics["test_class_counts"],
         )
         assert counts == expected[metrics["ir"]]
+        assert metrics["full_test"]["class_counts"] == [1000] * 10
+
+
+@pytest.mark.slow
+@requires_fashion_mnist
+def test_fashion_mnist_run_judges_the_whole_test_split(run_cli: Runner, tmp_path: Path) -> None:
+    result = run_cli(
+        [
+            "loss=pf",
+            "trainer.max_epochs=2",
+            "+trainer.limit_train_batches=3",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = _run_dirs(tmp_path / "logs")
+    metrics = _check_run_folder(run)
+    assert metrics["full_test"]["class_counts"] == [1000] * 10
+    assert metrics["test_class_counts"] == [10, 1000] * 5
+    assert metrics["batch_stats"]["batches"] == 6
+    assert "G-mean, whole test split" in result.stdout

@@ -34,6 +34,7 @@ def test_synthetic_step_counts_and_attributes(tmp_path):
     assert datamodule.train_class_counts == [18, 180] * 5
     assert datamodule.val_class_counts == [2, 20] * 5
     assert datamodule.test_class_counts == [5, 50] * 5
+    assert datamodule.full_test_class_counts == [50] * 10  # the whole test split, no subsampling
     assert datamodule.num_classes == 10
     assert datamodule.input_shape == (1, 8, 8)
     assert datamodule.minority_classes == [0, 2, 4, 6, 8]
@@ -59,9 +60,23 @@ def test_fashion_mnist_step_counts(fashion_mnist_dir, ir, even):
     assert before_split == [even, 6000] * 5
     assert datamodule.val_class_counts == [even // 10, 600] * 5
     assert datamodule.test_class_counts == [1000 // ir, 1000] * 5
+    assert datamodule.full_test_class_counts == [1000] * 10
     assert sum(before_split) == 5 * (even + 6000)  # IR=100: 30,300 images
     assert datamodule.input_shape == (1, 28, 28)
     assert datamodule.class_names[1] == "Trouser"
+
+
+def test_whole_test_split_holds_the_protocol_test_split_and_the_rest(tmp_path):
+    datamodule = _synthetic(tmp_path)
+    source = load_source("synthetic", tmp_path)
+    images, targets = next(iter(datamodule.eval_batches("full_test")))
+    assert torch.equal(images, source.test.images[:100]) and torch.equal(
+        targets, source.test.labels[:100]
+    )
+    kept = torch.cat([t for _, t in datamodule.eval_batches("test")])
+    assert torch.bincount(kept).tolist() == [5, 50] * 5
+    with pytest.raises(ValueError, match="'train'"):
+        datamodule.eval_batches("train")
 
 
 def test_batches_are_normalised_float_with_int64_targets(tmp_path):
@@ -221,6 +236,7 @@ def test_binary_on_generated_cifar10_with_augmentation(tmp_path):
     datamodule.setup("fit")
     assert datamodule.train_class_counts == [162, 18]  # 180 vs 20, minus 18 and 2 for validation
     assert datamodule.test_class_counts == [90, 10]
+    assert datamodule.full_test_class_counts == [90, 10]  # binary at the natural ratio: the same
     assert datamodule.class_names == ["not_cat", "cat"]
     assert datamodule.minority_classes == [1]
     images, targets = datamodule.transform_batch(next(iter(datamodule.train_dataloader())), True)
@@ -246,6 +262,7 @@ def test_superclass_pair_on_generated_cifar100(tmp_path):
     assert datamodule.train_class_counts == [18, 4]
     assert datamodule.val_class_counts == [2, 1]
     assert datamodule.test_class_counts == [10, 3]  # 2.5 rounds up
+    assert datamodule.full_test_class_counts == [10, 10]  # both classes whole
     assert datamodule.class_names == ["maple_tree", "oak_tree"]
     assert datamodule.input_shape == (3, 32, 32)
 

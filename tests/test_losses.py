@@ -177,3 +177,12 @@ def test_loss_on_cuda_matches_cpu(name: str) -> None:
     on_gpu = loss_fn.to("cuda")(logits.cuda(), target.cuda())
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-5, atol=1e-6)
+
+
+def test_every_loss_carries_a_distinct_label_and_row() -> None:
+    specs = [loss_spec(name) for name in available_losses()]
+    assert len({s.label for s in specs}) == len({s.order for s in specs}) == len(specs)
+    assert loss_spec("pf").label == "PF-loss" and loss_spec("focal_alpha").label == "FL(α)"
+    first_source_rows = ["ce", "wce", "focal", "focal_alpha", "ldam", "wldam", "pf"]
+    ordered = sorted(available_losses(), key=lambda name: loss_spec(name).order)
+    assert ordered[: len(first_source_rows)] == first_source_rows

@@ -34,7 +34,7 @@ def test_notebook_shows_every_table_and_plot_of_a_report(
         write_run(tmp_path / "runs", f"ce{ir}", loss="ce", ir=ir, recall=(0.3, 0.9, 0.2, 0.8))
     report = build_report(tmp_path / "runs", tmp_path / "report")
     plots = sorted((tmp_path / "report" / "plots").glob("*.png"))
-    assert len(plots) == 5
+    assert len(plots) == 8  # G-mean with intervals, 2 batch diagnostics, G-mean vs IR, 2 x 2 more
 
     monkeypatch.setenv("IMBLOSS_REPORT_DIR", str(report.out_dir))
     monkeypatch.delenv("IMBLOSS_RUNS_DIR", raising=False)
@@ -52,6 +52,9 @@ def test_notebook_shows_every_table_and_plot_of_a_report(
         "gmean_auc_synthetic_step",
         "class_acc_synthetic_step",
         "all_cells",
+        "gmean_auc_synthetic_step_full",
+        "all_cells_full",
+        "paired_pf_synthetic_step_MLP",
     ):
         assert (report.out_dir / f"{name}.md").read_text().strip() in markdown
     assert "**65.50** [n=1]" in markdown  # PF-loss minority accuracy (0.61 + 0.7) / 2, best
@@ -63,3 +66,4 @@ def test_notebook_shows_every_table_and_plot_of_a_report(
         for output in cell.outputs
     )
     assert f"report folder: {report.out_dir}" in printed and "ok    4" in printed
+    assert "figures of the selected weights; paired comparisons against: pf" in printed

@@ -32,8 +32,9 @@ def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
 def test_predictions_roundtrip(tmp_path: Path) -> None:
     target = np.array([0, 1, 1])
     probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])
-    write_predictions(tmp_path / "predictions.npz", target, probs)
+    write_predictions(tmp_path / "predictions.npz", {"target": target, "probs": probs})
     loaded = np.load(tmp_path / "predictions.npz")
+    assert loaded["probs"].dtype == np.float32
     assert loaded["target"].dtype == np.int64
     np.testing.assert_array_equal(loaded["target"], target)
     np.testing.assert_allclose(loaded["probs"], probs, rtol=1e-6)

@@ -26,6 +26,7 @@ import yaml
 
 from imbloss.errors import ConfigError
 from imbloss.report import build_report, load_runs, select_on_validation
+from imbloss.report.paired import paired_tables
 from imbloss.report.render import to_latex, to_markdown
 from imbloss.report.tables import build_tables
 
@@ -56,10 +57,16 @@ def write_run(
     fit_time_s: float = 10.0,
     status: str = "ok",
     epochs: int = 2,
+    full_recall: Sequence[float] | None = None,
+    last_recall: Sequence[float] | None = None,
+    last_val_gmean: float | None = None,
+    missing_fraction: Sequence[float] | None = None,
     sampler: dict[str, Any] | None = None,
     label_noise: float | None = None,
 ) -> Path:
-    """One run folder under ``root/name``; figures derive from ``recall`` as the contract says."""
+    """One run folder under ``root/name``; figures derive from ``recall`` as the contract says
+    (the whole test split's from ``full_recall``, the last epoch's from ``last_recall``; both
+    default to ``recall``)."""
     run_dir = root / name
     (run_dir / ".hydra").mkdir(parents=True)
     hparams = dict(hparams or {})
@@ -102,15 +109,38 @@ def write_run(
     num_classes = len(recall)
     minority = [1] if protocol in ("binary", "superclass_pair") else list(range(0, num_classes, 2))
     majority = [c for c in range(num_classes) if c not in minority]
+
+    def figures(recall: Sequence[float]) -> dict[str, Any]:
+        return {
+            "gmean": math.prod(recall) ** (1 / num_classes),
+            "auc": auc,
+            "f1": f1,
+            "acc": statistics.mean(recall),
+            "per_class_recall": list(recall),
+            "minority_acc": statistics.mean(recall[c] for c in minority),
+            "majority_acc": statistics.mean(recall[c] for c in majority),
+        }
+
+    full = {**figures(full_recall or recall), "class_counts": [1000] * num_classes}
+    last = {
+        **figures(last_recall or recall),
+        "val_gmean": val_gmean if last_val_gmean is None else last_val_gmean,
+        "val_auc": val_auc,
+        "full_test": full,
+    }
+    missing = list(missing_fraction or [0.5 if c in minority else 0.0 for c in range(num_classes)])
     metrics: dict[str, Any] = {
         "status": "ok",
-        "gmean": math.prod(recall) ** (1 / num_classes),
-        "auc": auc,
-        "f1": f1,
-        "acc": statistics.mean(recall),
-        "per_class_recall": list(recall),
-        "minority_acc": statistics.mean(recall[c] for c in minority),
-        "majority_acc": statistics.mean(recall[c] for c in majority),
+        **figures(recall),
+        "full_test": full,
+        "last": last,
+        "selected_epoch": 1,
+        "batch_stats": {
+            "batches": 10,
+            "mean_per_batch": [1.0] * num_classes,
+            "missing_fraction": missing,
+            "batches_missing_any": max(missing),
+        },
         "val_gmean": val_gmean,
         "val_auc": val_auc,
         "fit_time_s": fit_time_s,
@@ -265,15 +295,17 @@ def test_selection_is_per_setting_and_seed(tmp_path: Path) -> None:
 # --- tables ----------------------------------------------------------------------------------
 
 
-def test_ir_table_averages_seeds_with_sample_std(tmp_path: Path) -> None:
+def test_ir_table_averages_seeds_with_a_student_t_interval(tmp_path: Path) -> None:
     for seed, recall in enumerate([(0.8,) * 4, (0.82,) * 4, (0.84,) * 4]):
         write_run(tmp_path, f"pf{seed}", loss="pf", seed=seed, recall=recall, auc=0.9 + seed / 100)
     table = _tables(tmp_path)["gmean_auc_synthetic_step"]
     cell = _cell(table, loss="pf", metric="gmean")
     assert (cell["mean"], cell["std"], cell["n"]) == (pytest.approx(0.82), pytest.approx(0.02), 3)
     markdown = to_markdown(table)
-    assert "82.00 ± 2.00 [n=3]" in markdown
-    assert "91.00 ± 1.00 [n=3]" in markdown
+    # half-width t_{0.975, 2} * s / sqrt(3) = 4.3027 * 2.00 / 1.7321 = 4.97 points (AUC: 2.48)
+    assert cell["ci_low"] == pytest.approx(0.82 - 4.302652729749464 * 0.02 / math.sqrt(3))
+    assert "82.00 ± 4.97 [n=3]" in markdown
+    assert "91.00 ± 2.48 [n=3]" in markdown
     assert "| IR=10 " in markdown and "PF-loss" in markdown
 
 
@@ -444,6 +476,27 @@ def test_sampler_and_label_noise_are_setting_axes(tmp_path: Path) -> None:
     assert "| Sampler" in markdown and "class_balanced(q=0.5)" in markdown
 
 
+def test_paired_comparison_is_per_sampler_and_label_noise(tmp_path: Path) -> None:
+    settings = [({"name": "none"}, 0.0), ({"name": "oversample"}, 0.0), ({"name": "none"}, 0.2)]
+    for number, (sampler, noise) in enumerate(settings):
+        for loss, first in (("pf", 0.5), ("ce", 0.1 + 0.2 * number)):
+            recall = (first, 0.9, 0.6, 0.8)
+            write_run(tmp_path, f"{loss}{number}", loss=loss, sampler=sampler, label_noise=noise,
+                      recall=recall)  # fmt: skip
+    runs = load_runs(tmp_path)
+    (table,) = paired_tables(select_on_validation(runs), "pf")
+    _, lines = table.body()
+    assert [line[0] for line in lines] == [
+        "IR=10",
+        "IR=10, label noise 0.2",
+        "IR=10, sampler oversample",
+    ]
+    # G-mean = (recall product) ** (1/4); CE's first recall 0.1 + 0.2 * setting, PF's 0.5
+    for line, number in zip(lines, (0, 2, 1), strict=True):
+        expected = 100 * (((0.1 + 0.2 * number) * 0.432) ** 0.25 - (0.5 * 0.432) ** 0.25)
+        assert line[2].startswith(f"{expected:+.2f}") and line[1] == "CE"
+
+
 def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:
     write_run(tmp_path, "a", loss="pf", ir=10)
     write_run(tmp_path, "b", loss="ce", ir=100, recall=(0.2, 0.4, 0.6, 0.8))
@@ -481,14 +534,21 @@ def test_cli_writes_every_format_beside_the_runs(tmp_path: Path) -> None:
         "gmean_auc_synthetic_step",
         "class_acc_synthetic_step",
         "all_cells",
+        "gmean_auc_synthetic_step_full",
+        "class_acc_synthetic_step_full",
+        "all_cells_full",
+        "paired_pf_synthetic_step_MLP",
     ):
         for ext in ("md", "csv", "tex"):
             assert (out / f"{stem}.{ext}").is_file()
             assert f"wrote {out / f'{stem}.{ext}'}" in result.stdout
     plots = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert plots == [
+        "batches_missing_synthetic_step_MLP_ir10.png",
+        "batches_missing_synthetic_step_MLP_ir100.png",
         "curves_synthetic_step_MLP_ir10.png",
         "curves_synthetic_step_MLP_ir100.png",
+        "gmean_ci_synthetic_step_MLP.png",
         "gmean_vs_ir_synthetic_step_MLP.png",
         "recall_synthetic_step_MLP_ir10.png",
         "recall_synthetic_step_MLP_ir100.png",

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from imbloss.batch_stats import BatchStats
 from imbloss.metrics import classification_summary
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -25,6 +26,8 @@ class ImbalancedClassifier(L.LightningModule):
     (deferred re-weighting uses it). Validation figures are logged as ``val/<figure>`` every epoch
     (the checkpoint callback selects on ``val/gmean``); the test evaluation keeps its targets and
     probabilities in ``test_target`` / ``test_probs`` and its figures in ``test_summary``.
+    ``batch_stats`` counts the classes of every training batch of the fit (on the device, read
+    once at the end: :class:`~imbloss.batch_stats.BatchStats`).
     """
 
     def __init__(
@@ -44,12 +47,16 @@ class ImbalancedClassifier(L.LightningModule):
         self.test_target: torch.Tensor | None = None
         self.test_probs: torch.Tensor | None = None
         self.test_summary: dict | None = None
+        self.batch_stats: BatchStats | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
+
+    def on_fit_start(self) -> None:
+        self.batch_stats = None  # created at the first batch, with the logits' class count
 
     def on_train_epoch_start(self) -> None:
         set_epoch = getattr(self.loss_fn, "set_epoch", None)
@@ -60,7 +67,11 @@ class ImbalancedClassifier(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        if self.batch_stats is None:
+            self.batch_stats = BatchStats(logits.shape[-1], device=y.device)
+        self.batch_stats.update(y)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "

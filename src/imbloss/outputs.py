@@ -1,4 +1,4 @@
-"""The files a run leaves in its folder, each written atomically (temporary file, then rename)."""
+"""Writing a run's files atomically (temporary file, then rename); their names: imbloss.layout."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-
-METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "predictions.npz"
-ERROR_FILE = "error.json"
 
 
 @contextmanager
@@ -38,7 +34,11 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
         handle.write(text.encode())
 
 
-def write_predictions(path: Path, target: np.ndarray, probs: np.ndarray) -> None:
-    """``target`` [N] int64 and ``probs`` [N, C] float32 of one test evaluation."""
+def write_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Named arrays into one ``.npz``: integer arrays (targets) as int64, others as float32."""
+    stored = {
+        name: array.astype(np.int64 if np.issubdtype(array.dtype, np.integer) else np.float32)
+        for name, array in arrays.items()
+    }
     with atomic_file(path) as handle:
-        np.savez(handle, target=target.astype(np.int64), probs=probs.astype(np.float32))
+        np.savez(handle, **stored)

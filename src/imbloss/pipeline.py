@@ -1,10 +1,11 @@
 """One training run: data, model, loss, callbacks, loggers, trainer — then the run's files.
 
 :func:`train` instantiates everything from the composed Hydra config in that order, fits with
-model selection on validation G-mean, tests the selected checkpoint, and writes ``metrics.json``
-and ``predictions.npz`` into the run folder. :func:`run_job` wraps it for the command line: bad
-configuration values end a single run with one message; in a multirun a failing member leaves
-``error.json`` in its folder and the sweep goes on.
+model selection on validation G-mean, and hands the selected and the last weights to the
+post-fit stage (:func:`imbloss.evaluation.evaluate_member`), which tests both on both test sets
+and writes ``metrics.json`` and ``predictions.npz`` into the run folder. :func:`run_job` wraps
+it for the command line: bad configuration values end a single run with one message; in a
+multirun a failing member leaves ``error.json`` in its folder and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -25,15 +27,11 @@ from tabulate import tabulate
 
 from imbloss.data import ImbalancedDataModule
 from imbloss.errors import ConfigError
+from imbloss.evaluation import FitResult, StateDict, evaluate_member
+from imbloss.layout import RunFolder
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
-from imbloss.outputs import (
-    ERROR_FILE,
-    METRICS_FILE,
-    PREDICTIONS_FILE,
-    write_json,
-    write_predictions,
-)
+from imbloss.outputs import write_json
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,8 @@ def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, select on validation G-mean, test; write the run's files; return ``metrics.json``."""
+    """Fit, select on validation G-mean, test both weight sets; write the run's files; return
+    ``metrics.json``."""
     output_dir = _output_dir()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -81,14 +80,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        metrics = _fit_select_test(cfg, trainer, module, datamodule)
+        fit, checkpoint = _fit(trainer, module, datamodule)
+        run_info = {
+            "loss": cfg.loss.name,
+            "hparams": _loss_hparams(cfg.loss),
+            "model": cfg.model._target_.rsplit(".", 1)[-1],
+            "seed": cfg.seed,
+            "checkpoint": checkpoint,
+        }
+        metrics = evaluate_member(
+            net,
+            datamodule,
+            fit,
+            run_info,
+            output_dir,
+            seed=cfg.seed,
+            loggers=loggers,
+            device=trainer.strategy.root_device,
+        )
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
-    write_predictions(
-        output_dir / PREDICTIONS_FILE, module.test_target.numpy(), module.test_probs.numpy()
-    )
-    write_json(output_dir / METRICS_FILE, metrics)
     wandb_message = finish_wandb(loggers, exit_code=0)
     print_summary(metrics, output_dir)
     if wandb_message:
@@ -96,38 +108,31 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _fit_select_test(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    module: ImbalancedClassifier,
-    datamodule: ImbalancedDataModule,
-) -> dict[str, Any]:
-    """Fit, re-validate and test the checkpoint selected on validation G-mean; the figures."""
+def _net_state(state_dict: StateDict, prefix: str = "net.") -> dict[str, torch.Tensor]:
+    """The network's entries of an ``ImbalancedClassifier`` state dict, prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def _fit(
+    trainer: L.Trainer, module: ImbalancedClassifier, datamodule: ImbalancedDataModule
+) -> tuple[FitResult, str]:
+    """Fit; the last and the selected (best validation G-mean) network weights, and the path of
+    the selected checkpoint ("" without a checkpoint callback: then the last weights count)."""
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_time_s = time.perf_counter() - started
-
+    epochs = trainer.current_epoch
+    last_state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt_path = best or None
-    val_figures = trainer.validate(
-        module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False
-    )[0]
-    trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-
-    return {
-        "status": "ok",
-        **module.test_summary,
-        "val_gmean": val_figures["val/gmean"],
-        "val_auc": val_figures["val/auc"],
-        "fit_time_s": fit_time_s,
-        "epochs": trainer.current_epoch,
-        "loss": cfg.loss.name,
-        "hparams": _loss_hparams(cfg.loss),
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
-        "seed": cfg.seed,
-        **datamodule.summary(),
-        "checkpoint": best,
-    }
+    if best:
+        checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        selected_state = _net_state(checkpoint["state_dict"])
+        selected_epoch = int(checkpoint["epoch"]) + 1
+    else:
+        selected_state, selected_epoch = last_state, epochs
+    stats = module.batch_stats.summary() if module.batch_stats is not None else None
+    fit = FitResult(selected_state, last_state, selected_epoch, epochs, fit_time_s, stats)
+    return fit, best
 
 
 def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
@@ -143,6 +148,12 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
         ("val G-mean (selected)", "val_gmean"),
     ]
     rows = [(name, f"{metrics[key]:.4f}") for name, key in figures if metrics.get(key) is not None]
+    low, high = metrics["gmean_ci95"]
+    rows.insert(1, ("G-mean 95 % interval", f"[{low:.4f}, {high:.4f}]"))
+    full = metrics["full_test"]
+    rows.append(("G-mean, whole test split", f"{full['gmean']:.4f}"))
+    rows.append(("G-mean, last epoch", f"{metrics['last']['gmean']:.4f}"))
+    rows.append(("selected epoch", f"{metrics['selected_epoch']} of {metrics['epochs']}"))
     rows.append(("fit time", f"{metrics['fit_time_s']:.1f} s"))
     ir = "null" if metrics["ir"] is None else f"{metrics['ir']:g}"
     title = f"test figures: loss={metrics['loss']} dataset={metrics['dataset']} ir={ir}"
@@ -181,7 +192,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def _record_failure(error: BaseException) -> None:
-    path = _output_dir() / ERROR_FILE
+    path = RunFolder(_output_dir()).error
     write_json(
         path,
         {

@@ -27,6 +27,7 @@ from imbloss.data.transforms import channel_stats, normalize, random_crop_flip
 from imbloss.errors import ConfigError
 
 log = logging.getLogger(__name__)
+EVAL_SPLITS = ("val", "test", "full_test")
 
 
 class ImbalancedDataModule(lightning.LightningDataModule):
@@ -37,10 +38,12 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     (`imbloss.data.samplers`: `sampler={"name": ..., **options}`, default `none`) from the training
     seed and the epoch (`train_batches(seed)`; `train_dataloader()` uses `torch.initial_seed()`,
     which `lightning.seed_everything` sets). `label_noise` flips that fraction of every majority
-    class's training labels (`imbloss.data.noise`; validation and test untouched). After
+    class's training labels (`imbloss.data.noise`; validation and test untouched). Evaluation
+    splits (`EVAL_SPLITS`): `val`, `test` (the protocol's test split) and `full_test` (the whole
+    official test split of the task's classes), served in order by `eval_batches(split)`. After
     `prepare_data()` and `setup()`: `num_classes`, `input_shape` (C, H, W), `class_names`,
-    `minority_classes`, `{train,val,test}_class_counts` (train: the labels trained on, after the
-    noise), `label_noise_flipped` (per class) and `steps_per_epoch`.
+    `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
+    after the noise), `label_noise_flipped` (per class) and `steps_per_epoch`.
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "train": (source.train.images[train_positions[train_part]], train_targets),
             "val": (source.train.images[train_positions[val_part]], task.train.targets[val_part]),
             "test": (source.test.images[task.test.indices], task.test.targets),
+            "full_test": (source.test.images[task.full_test.indices], task.full_test.targets),
         }
         self.mean, self.std = channel_stats(source.train.images)
         self.class_names = task.class_names
@@ -137,10 +141,11 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.train_class_counts: list[int] = counts["train"]
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
+        self.full_test_class_counts: list[int] = counts["full_test"]
         # builds the sampler once: a bad sampler value stops here, before any training
         self.steps_per_epoch = math.ceil(self.train_sampler(0).num_samples / self.batch_size)
         log.info(
-            "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s",
+            "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s, whole test split %s",
             self.name,
             self.protocol,
             self.ir,
@@ -148,6 +153,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self.train_class_counts,
             self.val_class_counts,
             self.test_class_counts,
+            self.full_test_class_counts,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -212,11 +218,17 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         return self.train_batches(torch.initial_seed())
 
+    def eval_batches(self, split: str) -> TensorBatches:
+        """The uint8 batches of an evaluation split (one of `EVAL_SPLITS`), in order."""
+        if split not in EVAL_SPLITS:
+            raise ValueError(f"unknown evaluation split {split!r}; accepted: {EVAL_SPLITS}")
+        return TensorBatches(*self._split_tensors(split), self.eval_batch_size)
+
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("val"), self.eval_batch_size)
+        return self.eval_batches("val")
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self._split_tensors("test"), self.eval_batch_size)
+        return self.eval_batches("test")
 
     def transform_batch(
         self, batch: tuple[torch.Tensor, torch.Tensor], training: bool

@@ -73,10 +73,16 @@ class Selection:
 
 @dataclass(frozen=True)
 class ImbalancedTask:
-    """A protocol's result: both splits, the task's class names and its minority classes."""
+    """A protocol's result: both splits, the task's class names and its minority classes.
+
+    ``full_test`` is the whole official test split of the task's classes, nothing subsampled
+    (step: every test image of every class; binary: the test split; superclass_pair: both
+    classes whole); where the protocol keeps the test split whole it equals ``test``.
+    """
 
     train: Selection
     test: Selection
+    full_test: Selection
     class_names: list[str]
     minority_classes: list[int]
 
@@ -170,6 +176,12 @@ def _check_nonempty(
                 )
 
 
+def _whole(labels: torch.Tensor) -> Selection:
+    """Every sample of a split that carries a task label (negative labels are not the task's)."""
+    indices = torch.nonzero(labels >= 0).flatten()
+    return Selection(indices=indices, targets=labels[indices])
+
+
 def _source_labels(source: SourceData) -> dict[str, torch.Tensor]:
     return {"train": source.train.labels, "test": source.test.labels}
 
@@ -185,11 +197,13 @@ def _split_data(source: SourceData, split: str) -> SplitData:
 def no_imbalance(source: SourceData, settings: ProtocolSettings) -> ImbalancedTask:
     """Every sample with its original label; ir must be null (or 1)."""
     _require_no_ir("none", settings.ir, "it keeps every sample")
-    selections = {
-        split: Selection(torch.arange(len(labels)), labels)
-        for split, labels in _source_labels(source).items()
-    }
-    return ImbalancedTask(**selections, class_names=list(source.class_names), minority_classes=[])
+    selections = {split: _whole(labels) for split, labels in _source_labels(source).items()}
+    return ImbalancedTask(
+        **selections,
+        full_test=selections["test"],
+        class_names=list(source.class_names),
+        minority_classes=[],
+    )
 
 
 @register_protocol("step")
@@ -207,6 +221,7 @@ def step(source: SourceData, settings: ProtocolSettings) -> ImbalancedTask:
     _check_nonempty(quotas, source.class_names, ir, max_ir, "step")
     return ImbalancedTask(
         **_select_splits(labels, quotas, settings.seed),
+        full_test=_whole(labels["test"]),
         class_names=list(source.class_names),
         minority_classes=list(range(0, num_classes, 2)),
     )
@@ -242,6 +257,7 @@ def binary(source: SourceData, settings: ProtocolSettings) -> ImbalancedTask:
         _check_nonempty(quotas, class_names, ir, max_ir, "binary")
     return ImbalancedTask(
         **_select_splits(labels, quotas, settings.seed),
+        full_test=_whole(labels["test"]),
         class_names=class_names,
         minority_classes=[1],
     )
@@ -302,6 +318,7 @@ def superclass_pair(source: SourceData, settings: ProtocolSettings) -> Imbalance
         quotas[split] = [n_majority, wanted]
     return ImbalancedTask(
         **_select_splits(labels, quotas, settings.seed),
+        full_test=_whole(labels["test"]),
         class_names=class_names,
         minority_classes=[1],
     )
@@ -322,11 +339,12 @@ def exponential(source: SourceData, settings: ProtocolSettings) -> ImbalancedTas
     quotas = {"train": exp_profile(n_max, num_classes, ir)}
     _check_nonempty(quotas, source.class_names, ir, n_max, "exp")
     train = _select(labels["train"], quotas["train"], seeded_rng(settings.seed, "train"))
-    test = Selection(torch.arange(len(labels["test"])), labels["test"])
+    test = _whole(labels["test"])
     fewest_first = sorted(range(num_classes), key=lambda j: (quotas["train"][j], -j))
     return ImbalancedTask(
         train=train,
         test=test,
+        full_test=test,
         class_names=list(source.class_names),
         minority_classes=sorted(fewest_first[: num_classes // 2]),
     )

@@ -23,6 +23,8 @@ from imbloss.losses.weights import (
 
 @register_loss(
     "ce",
+    label="CE",
+    order=0,
     parameter_free=True,
     source="cross-entropy; Du et al. 2021, Sec. II-A, eq. (1)-(3)",
 )
@@ -35,6 +37,8 @@ class CrossEntropyLoss(ClassCountLoss):
 
 @register_loss(
     "wce",
+    label="WCE-loss",
+    order=1,
     parameter_free=False,
     grid={"scale": MINORITY_SCALE_GRID},
     source="weighted cross-entropy, alpha_j = 1/N_j; Du et al. 2021, Sec. II-B, eq. (4), Sec. IV-B",
@@ -53,6 +57,8 @@ class WeightedCrossEntropyLoss(CrossEntropyLoss):
 
 @register_loss(
     "cb",
+    label="CB",
+    order=11,
     parameter_free=False,
     source="class-balanced cross-entropy, effective number of samples; Cui et al. 2019",
 )

@@ -23,6 +23,8 @@ GAMMA_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 @register_loss(
     "focal",
+    label="FL",
+    order=2,
     parameter_free=False,
     grid={"gamma": GAMMA_GRID},
     source="focal loss (Lin et al. 2017), multiclass form; Du et al. 2021, Sec. II-C, eq. (7)",
@@ -51,6 +53,8 @@ class FocalLoss(ClassCountLoss):
 
 @register_loss(
     "focal_alpha",
+    label="FL(α)",
+    order=3,
     parameter_free=False,
     grid={"gamma": GAMMA_GRID, "scale": MINORITY_SCALE_GRID},
     source="focal loss with class weight alpha_j = 1/N_j; Du et al. 2021, Sec. II-C, eq. (8)",

@@ -37,6 +37,8 @@ def ldam_margins(class_counts: Sequence[int], max_m: float) -> Tensor:
 
 @register_loss(
     "ldam",
+    label="LDAM",
+    order=4,
     parameter_free=False,
     grid={"max_m": MAX_MARGIN_GRID},
     source="LDAM (Cao et al. 2019); Du et al. 2021, Sec. II-D, IV-B (C = max_m)",
@@ -61,6 +63,8 @@ class LDAMLoss(ClassCountLoss):
 
 @register_loss(
     "wldam",
+    label="WLDAM",
+    order=5,
     parameter_free=False,
     grid={"max_m": MAX_MARGIN_GRID},
     source="LDAM with deferred re-weighting (Cao et al. 2019); Du et al. 2021, Sec. IV",

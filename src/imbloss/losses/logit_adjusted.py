@@ -23,6 +23,8 @@ from imbloss.losses.registry import register_loss
 
 @register_loss(
     "la",
+    label="LA",
+    order=12,
     parameter_free=False,
     source="logit-adjusted cross-entropy; Menon et al. 2021",
 )
@@ -42,7 +44,13 @@ class LogitAdjustedLoss(ClassCountLoss):
         return F.cross_entropy(logits + self.logit_offsets.to(logits.dtype), target)
 
 
-@register_loss("bsm", parameter_free=True, source="balanced softmax; Ren et al. 2020")
+@register_loss(
+    "bsm",
+    label="BSM",
+    order=13,
+    parameter_free=True,
+    source="balanced softmax; Ren et al. 2020",
+)
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     """``-(1/N) sum_i log softmax(z_i + log N)_{y_i}``, i.e. ``la`` with ``tau = 1``."""
 

@@ -26,7 +26,11 @@ LOG_HALF = math.log(0.5)
 
 
 @register_loss(
-    "pf", parameter_free=True, source="PF-loss; Du et al. 2021, Sec. III-A, eq. (9)-(10)"
+    "pf",
+    label="PF-loss",
+    order=6,
+    parameter_free=True,
+    source="PF-loss; Du et al. 2021, Sec. III-A, eq. (9)-(10)",
 )
 class ParameterFreeLoss(ClassCountLoss):
     """``-(1/M) sum_j log q_j``, ``q_j`` the batch mean of ``p_i`` over class j (absent: 0 term)."""
@@ -40,7 +44,13 @@ class ParameterFreeLoss(ClassCountLoss):
         return -class_log_mean_exp(log_p, target, self.num_classes).sum() / self.num_classes
 
 
-@register_loss("pfh", parameter_free=True, source="PFH-loss; Du et al. 2021, Sec. III-E")
+@register_loss(
+    "pfh",
+    label="PFH-loss",
+    order=7,
+    parameter_free=True,
+    source="PFH-loss; Du et al. 2021, Sec. III-E",
+)
 class HardSampleParameterFreeLoss(ParameterFreeLoss):
     """PF-loss with every true-class probability above 0.5 replaced by the constant 1."""
 

@@ -2,9 +2,9 @@
 
 A loss is an ``nn.Module`` whose constructor takes the training-set ``class_counts`` first and its
 hyperparameters as keywords, and whose ``forward(logits [N, C] float, target [N] int64)`` returns a
-scalar. Next to its code each loss declares whether it is parameter-free and, for each tunable
-hyperparameter, the search grid of the first source (Du et al. 2021, Sec. IV-B), so that sweeps and
-reports read the grids from one place.
+scalar. Next to its code each loss declares its display label and its position in the report's
+tables, whether it is parameter-free and, for each tunable hyperparameter, the search grid of the
+first source (Du et al. 2021, Sec. IV-B), so that sweeps and reports read them from one place.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class LossSpec:
 
     name: str
     cls: type[nn.Module]
+    label: str  # how tables and plots name it (the sources' names: "PF-loss", "FL(α)")
+    order: int  # its row in the report's tables: the first source's, the second's, the others
     parameter_free: bool
     grid: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     source: str = ""
@@ -50,17 +52,19 @@ _LOSSES: Registry[LossSpec] = Registry("loss")
 def register_loss(
     name: str,
     *,
+    label: str,
+    order: int,
     parameter_free: bool,
     grid: Mapping[str, Sequence[float]] | None = None,
     source: str = "",
 ) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator registering a loss under ``name`` with its tuning grid."""
+    """Class decorator registering a loss under ``name`` with its label, order and tuning grid."""
 
     def decorator(cls: type[nn.Module]) -> type[nn.Module]:
         frozen_grid = {k: tuple(float(v) for v in values) for k, values in (grid or {}).items()}
         if parameter_free and frozen_grid:
             raise ValueError(f"loss {name!r} is declared parameter-free but has a grid")
-        spec = LossSpec(name, cls, parameter_free, frozen_grid, source)
+        spec = LossSpec(name, cls, label, order, parameter_free, frozen_grid, source)
         unknown = set(frozen_grid) - set(spec.hparams)
         if unknown:
             raise ValueError(f"loss {name!r} declares a grid for unknown hyperparameters {unknown}")

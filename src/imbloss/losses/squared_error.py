@@ -28,7 +28,13 @@ def squared_error_per_sample(logits: Tensor, target: Tensor) -> Tensor:
     return 0.5 * (one_hot - torch.softmax(logits, dim=1)).square().sum(dim=1)
 
 
-@register_loss("mse", parameter_free=True, source="mean squared error; Wang et al. 2016, Sec. II-2")
+@register_loss(
+    "mse",
+    label="MSE",
+    order=8,
+    parameter_free=True,
+    source="mean squared error; Wang et al. 2016, Sec. II-2",
+)
 class MeanSquaredErrorLoss(ClassCountLoss):
     """``(1/N) sum_i (1/2) ||onehot(y_i) - softmax(z_i)||^2``."""
 
@@ -36,7 +42,13 @@ class MeanSquaredErrorLoss(ClassCountLoss):
         return squared_error_per_sample(logits, target).mean()
 
 
-@register_loss("mfe", parameter_free=True, source="mean false error; Wang et al. 2016, Sec. II-2")
+@register_loss(
+    "mfe",
+    label="MFE",
+    order=9,
+    parameter_free=True,
+    source="mean false error; Wang et al. 2016, Sec. II-2",
+)
 class MeanFalseErrorLoss(ClassCountLoss):
     """``sum_j mean_{i in class j} e_i`` over the classes in the batch (binary: FPE + FNE)."""
 
@@ -46,7 +58,11 @@ class MeanFalseErrorLoss(ClassCountLoss):
 
 
 @register_loss(
-    "msfe", parameter_free=True, source="mean squared false error; Wang et al. 2016, Sec. II-2"
+    "msfe",
+    label="MSFE",
+    order=10,
+    parameter_free=True,
+    source="mean squared false error; Wang et al. 2016, Sec. II-2",
 )
 class MeanSquaredFalseErrorLoss(ClassCountLoss):
     """``sum_j (mean_{i in class j} e_i)^2`` over the classes in the batch (binary: FPE² + FNE²)."""

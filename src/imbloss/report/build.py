@@ -6,8 +6,15 @@ Layout of a report folder (default ``<PATH>/report``)::
     index.json           the tables (name, title, files) and plots, in report order
     runs.csv             one row per run read (ok, failed, unfinished)
     selected.csv         one row per tuning: the grid point chosen on validation G-mean
-    <table>.md|.csv|.tex each table (CSV: tidy, unrounded cells with counts and status)
-    plots/*.png          G-mean against IR, per-class recall, training curves
+    <table>.md|.csv|.tex each table (CSV: tidy, unrounded cells with counts and status):
+                         Table I, the figure tables on the protocol's test split, the same on
+                         the whole test split (``_full``), the paired comparisons (``paired_*``)
+    plots/*.png          G-mean per loss with intervals (both test sets), batch diagnostics,
+                         G-mean against IR, per-class recall, training curves
+
+``figures`` chooses the weights every table is built from: ``selected`` (the checkpoint chosen
+on validation G-mean, the default) or ``last`` (the weights after the final epoch); the report
+says which. ``reference`` names the loss of the paired comparisons (default ``pf`` when it ran).
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from typing import Any
 import pandas as pd
 
 from imbloss.errors import ConfigError
+from imbloss.layout import CONFIG_FILE, ERROR_FILE, METRICS_FILE
 from imbloss.report.document import report_markdown
+from imbloss.report.paired import paired_tables, resolve_reference
 from imbloss.report.plots import write_plots
 from imbloss.report.render import FORMATS as TABLE_FORMATS
 from imbloss.report.render import write_table
-from imbloss.report.runs import CONFIG_FILE, ERROR_FILE, METRICS_FILE, load_runs
+from imbloss.report.runs import LIST_COLUMNS, check_figures, load_runs
 from imbloss.report.selection import select_on_validation, undecided_groups
 from imbloss.report.tables import build_tables
 
@@ -34,7 +43,11 @@ PLOTS_DIRNAME = "plots"
 INDEX_FILE = "index.json"
 REPORT_FILE = "report.md"
 FORMATS = (*TABLE_FORMATS, "png")
-_LIST_COLUMNS = ("per_class_recall", "minority_classes", "class_names")
+FIGURE_NOTES = {
+    "selected": "the checkpoint selected on validation G-mean (the headline)",
+    "last": "the weights after the final epoch (--figures last); tunings choose their grid "
+    "point on the last epoch's validation G-mean",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class Report:
     runs: pd.DataFrame
     selected: pd.DataFrame
     written: list[Path]
+    figures: str
+    reference: str | None
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -56,26 +71,32 @@ def _check_formats(formats: Sequence[str]) -> None:
 
 
 def _write_frame(frame: pd.DataFrame, path: Path) -> Path:
-    encoded = frame.assign(**{c: frame[c].map(json.dumps) for c in _LIST_COLUMNS if c in frame})
+    encoded = frame.assign(**{c: frame[c].map(json.dumps) for c in LIST_COLUMNS if c in frame})
     encoded.to_csv(path, index=False)
     return path
 
 
 def build_report(
-    path: Path | str, out_dir: Path | str | None = None, formats: Sequence[str] = FORMATS
+    path: Path | str,
+    out_dir: Path | str | None = None,
+    formats: Sequence[str] = FORMATS,
+    figures: str = "selected",
+    reference: str | None = None,
 ) -> Report:
     """Read every run below ``path``; write tables (and plots) into ``out_dir``.
 
-    Raises ConfigError when ``path`` holds no run or a format is unknown.
+    Raises ConfigError when ``path`` holds no run, a format or ``figures`` is unknown, or the
+    ``reference`` loss asked for has no finished run.
     """
     _check_formats(formats)
+    check_figures(figures)
     source = Path(path)
     out = Path(out_dir) if out_dir is not None else source / REPORT_DIRNAME
     if not source.is_dir():
         raise ConfigError(
             f"report path {str(source)!r} is not a folder; accepted: a folder of runs"
         )
-    runs = load_runs(source, exclude=out)
+    runs = load_runs(source, exclude=out, figures=figures)
     if runs.empty:
         raise ConfigError(
             f"no runs under {str(source)!r}: no folder with {METRICS_FILE}, {ERROR_FILE} or "
@@ -84,11 +105,23 @@ def build_report(
         )
     selected = select_on_validation(runs)
     undecided = undecided_groups(runs, selected)
-    tables = build_tables(runs, selected)
+    reference = resolve_reference(selected, reference)
+    tables: list[Any] = build_tables(runs, selected)
+    if reference is not None:
+        tables += paired_tables(selected, reference)
+    if figures == "last":
+        for table in tables:
+            object.__setattr__(table, "caption", f"Weights after the final epoch. {table.caption}")
 
     out.mkdir(parents=True, exist_ok=True)
     written = [_write_frame(runs, out / "runs.csv"), _write_frame(selected, out / "selected.csv")]
-    index: dict[str, Any] = {"source": str(source), "tables": [], "plots": []}
+    index: dict[str, Any] = {
+        "source": str(source),
+        "figures": figures,
+        "reference": reference,
+        "tables": [],
+        "plots": [],
+    }
     for table in tables:
         files = write_table(table, out, formats)
         written += files
@@ -99,10 +132,12 @@ def build_report(
     written += plots
     index["plots"] = [p.relative_to(out).as_posix() for p in plots]
     (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
-    document = report_markdown(source, runs, selected, undecided, tables, plots, out)
+    document = report_markdown(
+        source, runs, selected, undecided, tables, plots, out, FIGURE_NOTES[figures], reference
+    )
     (out / REPORT_FILE).write_text(document)
     written += [out / INDEX_FILE, out / REPORT_FILE]
-    return Report(out, runs, selected, written)
+    return Report(out, runs, selected, written, figures, reference)
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,8 @@ class LoadedReport:
     markdown: dict[str, str]
     plots: list[Path]
     runs: pd.DataFrame
+    figures: str
+    reference: str | None
 
 
 def load_report(folder: Path | str) -> LoadedReport:
@@ -143,4 +180,6 @@ def load_report(folder: Path | str) -> LoadedReport:
         },
         plots=[folder / p for p in index["plots"]],
         runs=pd.read_csv(folder / "runs.csv"),
+        figures=index.get("figures", "selected"),
+        reference=index.get("reference"),
     )

@@ -1,7 +1,10 @@
-"""Table cells: one figure per (loss, setting), its mean ± std over seeds, and its run counts.
+"""Table cells: one figure per (loss, setting), its mean over seeds with a 95 % interval, and its
+run counts.
 
 A cell averages the selected run of every replicate (training seed x subsampling seed) of one loss
-in one setting; ``n`` is how many it averages. ``n_failed`` / ``n_unfinished`` count the runs meant
+in one setting; ``n`` is how many it averages; ``ci_low`` / ``ci_high`` bound the 95 % Student-t
+interval of that mean (n − 1 degrees of freedom: mean ± t · s / √n, s the sample std), NaN for
+n = 1. ``n_failed`` / ``n_unfinished`` count the runs meant
 for that cell (any grid point) that failed or never finished. A cell with ``n = 0`` is missing: it
 is shown as a dash, never filled in.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from imbloss.intervals import t_interval
 from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_UNFINISHED
 from imbloss.report.selection import CELL_KEYS, TUNING_KEYS
 
@@ -31,21 +35,21 @@ def failure_counts(runs: pd.DataFrame, keys: Sequence[str] = CELL_KEYS) -> pd.Da
 def metric_cells(
     selected: pd.DataFrame, runs: pd.DataFrame, metric: str, keys: Sequence[str] = CELL_KEYS
 ) -> pd.DataFrame:
-    """Mean, sample std (ddof 1), count of ``metric`` over the selected runs, per ``keys`` group.
+    """Mean, sample std (ddof 1), 95 % t interval and count of ``metric`` over the selected runs,
+    per ``keys`` group.
 
     Groups that only have failed or unfinished runs appear with ``n = 0`` and NaN figures.
     """
     keys = list(keys)
-    stats = (
-        selected.groupby(keys, dropna=False, sort=False)[metric]
-        .agg(mean="mean", std="std", n="count")
-        .reset_index()
-    )
+    grouped = selected.groupby(keys, dropna=False, sort=False)[metric]
+    stats = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    bounds = grouped.agg(lambda values: t_interval(values.dropna().tolist()))
+    stats[["ci_low", "ci_high"]] = pd.DataFrame(bounds.tolist(), columns=["low", "high"]).values
     cells = stats.merge(failure_counts(runs, keys), on=keys, how="outer")
     cells[["n", "n_failed", "n_unfinished"]] = (
         cells[["n", "n_failed", "n_unfinished"]].fillna(0).astype(int)
     )
-    cells.loc[cells["n"] == 0, ["mean", "std"]] = math.nan
+    cells.loc[cells["n"] == 0, ["mean", "std", "ci_low", "ci_high"]] = math.nan
     cells["metric"] = metric
     return cells
 

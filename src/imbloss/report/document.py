@@ -7,15 +7,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbloss.report.labels import ir_label, number_label
-from imbloss.report.render import to_markdown
+from imbloss.report.labels import ir_label, loss_label, number_label
+from imbloss.report.paired import PairedTable
+from imbloss.report.render import table_markdown
 from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_UNFINISHED
 from imbloss.report.tables import Table
 
 
-def _run_summary(runs: pd.DataFrame, selected: pd.DataFrame, undecided: pd.DataFrame) -> str:
+def _run_summary(
+    runs: pd.DataFrame,
+    selected: pd.DataFrame,
+    undecided: pd.DataFrame,
+    figures_note: str,
+    reference: str | None,
+) -> str:
     counts = runs["status"].value_counts()
+    compared = (
+        f"each loss against {loss_label(reference)}, seed by seed (`--reference`)"
+        if reference is not None
+        else "none (the reference loss, `--reference`, default pf, has no finished run)"
+    )
     lines = [
+        f"- figures of: {figures_note}",
+        "- test sets: the protocol's test split (the sources' tables) and the whole official "
+        "test split of the task's classes (tables and plots marked *whole test split*)",
+        f"- paired comparisons: {compared}",
         f"- runs read: {len(runs)} — finished {counts.get(STATUS_OK, 0)}, "
         f"failed {counts.get(STATUS_FAILED, 0)}, unfinished {counts.get(STATUS_UNFINISHED, 0)} "
         "(no metrics.json nor error.json: still running, or killed)",
@@ -46,16 +62,18 @@ def report_markdown(
     runs: pd.DataFrame,
     selected: pd.DataFrame,
     undecided: pd.DataFrame,
-    tables: Sequence[Table],
+    tables: Sequence[Table | PairedTable],
     plots: Sequence[Path],
     out_dir: Path,
+    figures_note: str,
+    reference: str | None,
 ) -> str:
     """The whole report as one Markdown page (image links relative to ``out_dir``)."""
     parts = [
         f"# imbloss report: `{source}`",
-        _run_summary(runs, selected, undecided),
+        _run_summary(runs, selected, undecided, figures_note, reference),
         "## Tables",
-        *(to_markdown(table) for table in tables),
+        *(table_markdown(table) for table in tables),
         _problem_runs(runs),
     ]
     if plots:

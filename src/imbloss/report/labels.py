@@ -1,27 +1,18 @@
-"""How the report names and orders losses, datasets, protocols, sub-tasks and IRs."""
+"""How the report names and orders losses, datasets, protocols, sub-tasks and IRs.
+
+A loss's label and row position come from its registry entry (``register_loss(label=...,
+order=...)``); a loss the registry does not know (e.g. from another installation) keeps its name
+and goes after the registered ones.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-# Row order and names of the first source's tables, then the second source's and the modern ones.
-LOSS_LABELS = {
-    "ce": "CE",
-    "wce": "WCE-loss",
-    "focal": "FL",
-    "focal_alpha": "FL(α)",
-    "ldam": "LDAM",
-    "wldam": "WLDAM",
-    "pf": "PF-loss",
-    "pfh": "PFH-loss",
-    "mse": "MSE",
-    "mfe": "MFE",
-    "msfe": "MSFE",
-    "cb": "CB",
-    "la": "LA",
-    "bsm": "BSM",
-}
+from imbloss.errors import ConfigError
+from imbloss.losses import LossSpec, loss_spec
+
 DATASET_LABELS = {
     "fashion_mnist": "Fashion MNIST",
     "cifar10": "CIFAR-10",
@@ -52,8 +43,16 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _registered(name: str) -> LossSpec | None:
+    try:
+        return loss_spec(name)
+    except ConfigError:
+        return None
+
+
 def loss_label(name: str) -> str:
-    return LOSS_LABELS.get(name, name)
+    spec = _registered(name)
+    return spec.label if spec is not None else name
 
 
 def dataset_label(name: str) -> str:
@@ -92,10 +91,10 @@ def variant_label(dataset: str, protocol: str, variant: str) -> str:
     return variant
 
 
-def loss_order(name: str) -> tuple[int, str]:
-    """Sort key: the sources' order first, other (user-registered) losses after, by name."""
-    order = list(LOSS_LABELS)
-    return (order.index(name), "") if name in order else (len(order), name)
+def loss_order(name: str) -> tuple[float, str]:
+    """Sort key: the registry's order (the sources' rows first), unknown losses after, by name."""
+    spec = _registered(name)
+    return (spec.order, "") if spec is not None else (math.inf, name)
 
 
 def value_order(value: Any) -> tuple[int, float, str]:
@@ -106,3 +105,14 @@ def value_order(value: Any) -> tuple[int, float, str]:
         return (1, float(value), "")
     except (TypeError, ValueError):
         return (2, 0.0, str(value))
+
+
+def training_parts(sampler: Any, label_noise: Any) -> list[str]:
+    """``["sampler oversample", "label noise 0.2"]``: the training axes that are not the defaults
+    (sampler ``none``, no label noise); a missing value counts as the default."""
+    parts = []
+    if not is_missing(sampler) and sampler not in ("", "none"):
+        parts.append(f"sampler {sampler}")
+    if not is_missing(label_noise) and label_noise > 0:
+        parts.append(f"label noise {number_label(label_noise)}")
+    return parts

@@ -1,7 +1,9 @@
-"""PNG plots of the selected runs: G-mean against IR, per-class recall, training curves.
+"""PNG plots of the selected runs: G-mean per loss with intervals on both test sets, the
+batch diagnostics, G-mean against IR, per-class recall, training curves.
 
 Drawn with matplotlib's object API (``Figure`` + its Agg canvas), so importing this module never
-changes the caller's pyplot backend. Every figure averages the selected run of each seed.
+changes the caller's pyplot backend. Every figure averages the selected run of each seed; interval
+bars are the 95 % Student-t intervals of those means (none for one seed).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from imbloss.intervals import t_interval
+from imbloss.layout import RunFolder
 from imbloss.report.labels import (
     dataset_label,
     ir_label,
@@ -22,10 +26,10 @@ from imbloss.report.labels import (
     loss_label,
     loss_order,
     number_label,
+    training_parts,
     variant_label,
 )
 
-CURVES_FILE = Path("csv") / "metrics.csv"
 MAX_NAMED_CLASSES = 20
 # A sub-task: every setting key but the IR (the x axis of the G-mean plot).
 SUBTASK_KEYS = (
@@ -37,26 +41,26 @@ SUBTASK_KEYS = (
     "sampler",
     "label_noise",
 )
-
-
-def _training_parts(setting: pd.Series) -> list[str]:
-    """The sampler and the label noise when they are not the defaults (none, 0)."""
-    parts = []
-    if setting["sampler"] != "none":
-        parts.append(f"sampler {setting['sampler']}")
-    if not is_missing(setting["label_noise"]) and setting["label_noise"] > 0:
-        parts.append(f"label noise {number_label(setting['label_noise'])}")
-    return parts
+FAMILY_KEYS = ("dataset", "protocol", "model")
+PANEL_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
+# per test set: the runs frame's G-mean column, legend label, marker, x offset
+TEST_SET_STYLES = (
+    ("gmean", "protocol test split", "o", -0.12),
+    ("full_gmean", "whole test split", "s", 0.12),
+)
 
 
 def _file_stem(setting: pd.Series) -> str:
     """``cifar10_binary_SimpleCNN_1_irnatural``: the setting's keys, safe for a file name."""
-    parts = [setting["dataset"], setting["protocol"], setting["model"], setting["variant"]]
-    if not is_missing(setting["minority_fraction"]):
+    parts = [setting["dataset"], setting["protocol"], setting["model"], setting.get("variant", "")]
+    if not is_missing(setting.get("minority_fraction")):
         parts.append(f"f{number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(f"ir{ir_value_label(setting['ir'])}")
-    parts += [part.replace(" ", "") for part in _training_parts(setting)]
+    parts += [
+        part.replace(" ", "")
+        for part in training_parts(setting.get("sampler"), setting.get("label_noise"))
+    ]
     text = "_".join(str(p) for p in parts if str(p) != "")
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
@@ -72,7 +76,7 @@ def _describe(setting: pd.Series) -> str:
         parts.append(f"minority fraction {number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(ir_label(setting["ir"]))
-    parts += _training_parts(setting)
+    parts += training_parts(setting.get("sampler"), setting.get("label_noise"))
     return ", ".join(p for p in parts if p)
 
 
@@ -89,6 +93,105 @@ def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path
+
+
+def _mean_and_error(values: pd.Series) -> tuple[float, float]:
+    """Mean of the finite values and the half-width of its 95 % t interval (0 below 2 values)."""
+    finite = values.dropna().tolist()
+    low, high = t_interval(finite)
+    return float(np.mean(finite)), 0.0 if np.isnan(low) else (high - low) / 2
+
+
+def _panel_title(panel: pd.Series, dataset: str, protocol: str) -> str:
+    parts = [variant_label(dataset, protocol, panel["variant"])]
+    if not is_missing(panel["minority_fraction"]):
+        parts.append(f"fraction {number_label(panel['minority_fraction'])}")
+    parts.append(ir_label(panel["ir"]))
+    parts += training_parts(panel["sampler"], panel["label_noise"])
+    return ", ".join(p for p in parts if p)
+
+
+def plot_gmean_intervals(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Test G-mean (%) per loss, mean over seeds with 95 % t-interval bars, on the protocol's
+    and on the whole test split; one figure per dataset, protocol and model, one panel per IR
+    (and sub-task)."""
+    written = []
+    for family, group in _groups(selected, FAMILY_KEYS):
+        panels = list(_groups(group, PANEL_KEYS))
+        figure = Figure(figsize=(max(4.5, 3.2 * len(panels)), 3.8))
+        axes_list = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+        for axes, (panel, cell) in zip(axes_list, panels, strict=True):
+            losses = _losses(cell)
+            for column, label, marker, offset in TEST_SET_STYLES:
+                stats = [_mean_and_error(cell.loc[cell["loss"] == loss, column]) for loss in losses]
+                if all(np.isnan(mean) for mean, _ in stats):
+                    continue
+                axes.errorbar(
+                    np.arange(len(losses)) + offset,
+                    [100 * mean for mean, _ in stats],
+                    yerr=[100 * error for _, error in stats],
+                    fmt=marker,
+                    capsize=3,
+                    label=label if axes is axes_list[0] else None,
+                )
+            axes.set_xticks(range(len(losses)), [loss_label(loss) for loss in losses], fontsize=8)
+            axes.set_xlim(-0.6, len(losses) - 0.4)
+            axes.set_title(_panel_title(panel, family["dataset"], family["protocol"]), fontsize=9)
+            axes.grid(alpha=0.3, axis="y")
+        axes_list[0].set_ylabel("test G-mean (%), mean ± 95 % t interval")
+        axes_list[0].legend(fontsize=8)
+        figure.suptitle(
+            f"{dataset_label(family['dataset'])}, {family['protocol']}, {family['model']}",
+            fontsize=9,
+        )
+        written.append(_save(figure, out_dir / f"gmean_ci_{_file_stem(family)}.png"))
+    return written
+
+
+def _mean_lists(values: pd.Series) -> np.ndarray | None:
+    """Element-wise mean of equally long lists (None if they differ or are empty)."""
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    if not arrays or len({a.shape for a in arrays}) > 1 or arrays[0].size == 0:
+        return None
+    return np.mean(np.stack(arrays), axis=0)
+
+
+def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Fraction of training batches without any sample of each class (mean over seeds), one bar
+    per loss; minority classes '*'. One figure per setting whose runs recorded batch_stats."""
+    written = []
+    for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
+        fractions = {loss: _mean_lists(group.loc[group["loss"] == loss, "missing_fraction"])
+                     for loss in _losses(group)}  # fmt: skip
+        fractions = {loss: f for loss, f in fractions.items() if f is not None}
+        if not fractions or len({len(f) for f in fractions.values()}) > 1:
+            continue
+        num_classes = len(next(iter(fractions.values())))
+        minority = set(group["minority_classes"].iloc[0])
+        names = _class_names(group["class_names"].iloc[0], num_classes)
+        width = 0.8 / len(fractions)
+        figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(fractions))), 4))
+        axes = figure.add_subplot()
+        positions = np.arange(num_classes)
+        for i, (loss, fraction) in enumerate(fractions.items()):
+            axes.bar(positions + i * width, 100 * fraction, width, label=loss_label(loss))
+        axes.set_xticks(positions + width * (len(fractions) - 1) / 2)
+        axes.set_xticklabels(
+            [f"{name}*" if c in minority else name for c, name in enumerate(names)],
+            fontsize=7,
+            rotation=45,
+            ha="right",
+        )
+        any_missing = 100 * group["batches_missing_any"].mean()
+        axes.set_xlabel("class (* = minority)")
+        axes.set_ylabel("training batches without the class (%)")
+        axes.set_ylim(0, 105)
+        axes.set_title(
+            f"{_describe(setting)}; batches missing some class: {any_missing:.1f} %", fontsize=9
+        )
+        axes.legend(fontsize=8)
+        written.append(_save(figure, out_dir / f"batches_missing_{_file_stem(setting)}.png"))
+    return written
 
 
 def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -182,7 +285,7 @@ def read_curves(run_dir: Path) -> pd.DataFrame | None:
     Rows of one epoch may be split over several lines; the evaluations after fitting (the
     selected checkpoint's validation and test) have no training loss and are left out.
     """
-    path = run_dir / CURVES_FILE
+    path = RunFolder(run_dir).curves
     if not path.is_file():
         return None
     log = pd.read_csv(path)
@@ -234,6 +337,8 @@ def write_plots(selected: pd.DataFrame, root: Path, out_dir: Path) -> list[Path]
     """Every plot of the report into ``out_dir``; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
+        *plot_gmean_intervals(selected, out_dir),
+        *plot_batch_missing(selected, out_dir),
         *plot_gmean_vs_ir(selected, out_dir),
         *plot_class_recall(selected, out_dir),
         *plot_training_curves(selected, root, out_dir),

@@ -1,8 +1,9 @@
 """Write a :class:`~imbloss.report.tables.Table` as Markdown, LaTeX and tidy CSV.
 
-Markdown and LaTeX print what a reader compares: the mean ± std over seeds in the table's unit
-(percent with 2 decimals for the first source's tables, fractions with 4 for the second
-source's), the best per comparison in bold (``**`` / ``\\textbf``) and ``[n=k]`` runs averaged.
+Markdown and LaTeX print what a reader compares: the mean over seeds ± the half-width of its 95 %
+Student-t interval, in the table's unit (percent with 2 decimals for the first source's tables,
+fractions with 4 for the second source's), the best per comparison in bold (``**`` /
+``\\textbf``) and ``[n=k]`` runs averaged.
 The CSV keeps every cell unrounded, in the metrics' own unit (fractions; seconds), one row per
 cell with its keys, counts and status (ok, partial, failed, missing).
 """
@@ -18,6 +19,7 @@ from tabulate import tabulate
 
 from imbloss.report.cells import count_note, format_seconds
 from imbloss.report.labels import is_missing
+from imbloss.report.paired import PairedTable, paired_markdown
 from imbloss.report.tables import Table
 
 FORMATS = ("md", "csv", "tex")
@@ -33,7 +35,17 @@ _CSV_KEYS = (
     "label_noise",
     "metric",
 )
-_CSV_STATS = ("mean", "std", "n", "n_failed", "n_unfinished", "whole_s", "tunings")
+_CSV_STATS = (
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_failed",
+    "n_unfinished",
+    "whole_s",
+    "tunings",
+)
 _CSV_FLAGS = ("best", "status")
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -47,6 +59,8 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "α": r"$\alpha$",
+    "Δ": r"$\Delta$",
+    "†": r"$\dagger$",
     "±": r"$\pm$",
     "—": "---",
 }
@@ -61,7 +75,8 @@ def _bold(text: str, style: str) -> str:
 
 
 def cell_text(table: Table, cell: Any, style: str) -> str:
-    """One cell as printed: ``88.43 ± 0.21 [n=3]``, ``2,052 (108) [n=19]``, ``—``."""
+    """One cell as printed: ``88.43 ± 0.52 [n=3]`` (± half the 95 % t interval),
+    ``2,052 (108) [n=19]``, ``—``."""
     note = count_note(cell.n, cell.n_failed, cell.n_unfinished)
     if cell.n == 0:
         text = "—" + (f" {note}" if cell.n_failed or cell.n_unfinished else "")
@@ -72,7 +87,8 @@ def cell_text(table: Table, cell: Any, style: str) -> str:
     mean = table.number(cell.mean)
     if cell.best:
         mean = _bold(mean, style)
-    spread = f" ± {table.number(cell.std)}" if cell.n > 1 and not is_missing(cell.std) else ""
+    half = (cell.ci_high - cell.ci_low) / 2
+    spread = f" ± {table.number(half)}" if cell.n > 1 and not is_missing(half) else ""
     if style == "tex":
         spread = latex_escape(spread)
     return f"{mean}{spread} {note}"
@@ -181,14 +197,53 @@ def to_csv_frame(table: Table, grid: pd.DataFrame | None = None) -> pd.DataFrame
     return grid[columns]
 
 
-def write_table(table: Table, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+def paired_latex(table: PairedTable) -> str:
+    """A paired-comparison table as a LaTeX ``table`` environment."""
+    headers, lines = table.body()
+    rows = [" & ".join(latex_escape(text) for text in line) + " \\\\" for line in lines]
+    return (
+        "\n".join(
+            [
+                "\\begin{table}[t]",
+                "\\centering",
+                f"\\caption{{{latex_escape(table.title)}. {latex_escape(table.caption)}}}",
+                f"\\label{{tab:{table.name}}}",
+                f"\\begin{{tabular}}{{ll{'c' * (len(headers) - 2)}}}",
+                "\\hline",
+                " & ".join(latex_escape(h) for h in headers) + " \\\\",
+                "\\hline",
+                *rows,
+                "\\hline",
+                "\\end{tabular}",
+                "\\end{table}",
+            ]
+        )
+        + "\n"
+    )
+
+
+def table_markdown(table: Table | PairedTable) -> str:
+    """Any table of the report as its Markdown section."""
+    return paired_markdown(table) if isinstance(table, PairedTable) else to_markdown(table)
+
+
+def write_table(
+    table: Table | PairedTable, out_dir: Path, formats: Sequence[str] = FORMATS
+) -> list[Path]:
     """Write ``<name>.md|.csv|.tex`` for the requested formats; the paths written."""
-    grid = table.grid()
-    writers = {
-        "md": lambda path: path.write_text(to_markdown(table, grid)),
-        "tex": lambda path: path.write_text(to_latex(table, grid)),
-        "csv": lambda path: to_csv_frame(table, grid).to_csv(path, index=False),
-    }
+    if isinstance(table, PairedTable):
+        writers = {
+            "md": lambda path: path.write_text(paired_markdown(table)),
+            "tex": lambda path: path.write_text(paired_latex(table)),
+            "csv": lambda path: table.frame.to_csv(path, index=False),
+        }
+    else:
+        grid = table.grid()
+        writers = {
+            "md": lambda path: path.write_text(to_markdown(table, grid)),
+            "tex": lambda path: path.write_text(to_latex(table, grid)),
+            "csv": lambda path: to_csv_frame(table, grid).to_csv(path, index=False),
+        }
     written = []
     for fmt in formats:
         if fmt in writers:

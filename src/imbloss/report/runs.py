@@ -1,10 +1,17 @@
 """Find every run folder below a path and load it into one row of a pandas DataFrame.
 
-A run folder is one that holds ``metrics.json`` (a finished run), ``error.json`` (a member of a
-multirun that failed) or only ``.hydra/config.yaml`` (a run that never finished: still running, or
-killed). Its row joins the resolved config (``.hydra/config.yaml``) with ``metrics.json``; failed
-and unfinished runs keep the config columns so that the report can count them in the cells they
-were meant for.
+A run folder (:class:`imbloss.layout.RunFolder`) is one that holds ``metrics.json`` (a finished
+run), ``error.json`` (a member of a multirun that failed) or only ``.hydra/config.yaml`` (a run
+that never finished: still running, or killed). Its row joins the resolved config with
+``metrics.json``; failed and unfinished runs keep the config columns so that the report can count
+them in the cells they were meant for.
+
+``figures`` picks the weights whose figures fill the row (``FIGURES``): ``selected`` (the
+checkpoint chosen on validation G-mean: the top level of ``metrics.json``) or ``last`` (the weights
+after the final epoch: its ``last`` section, validation figures included, so that a tuning's grid
+point is then chosen on the last epoch's validation G-mean). The protocol test split's figures go
+to ``METRIC_COLUMNS``, the whole test split's to the same names prefixed ``full_``
+(:func:`with_test_set` swaps them in).
 """
 
 from __future__ import annotations
@@ -20,27 +27,21 @@ from typing import Any
 import pandas as pd
 import yaml
 
-METRICS_FILE = "metrics.json"
-ERROR_FILE = "error.json"
-CONFIG_FILE = Path(".hydra") / "config.yaml"
+from imbloss.errors import ConfigError
+from imbloss.layout import RUN_SUBFOLDERS, RunFolder
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_UNFINISHED = "unfinished"
 
-# Test-set figures of the selected checkpoint, and the validation figures used to select it.
-METRIC_COLUMNS = (
-    "gmean",
-    "auc",
-    "f1",
-    "f1_minority",
-    "acc",
-    "minority_acc",
-    "majority_acc",
-    "val_gmean",
-    "val_auc",
-    "fit_time_s",
-)
+FIGURES = ("selected", "last")
+TEST_SETS = ("test", "full_test")
+FULL_PREFIX = "full_"
+# Test-set figures (of the protocol's test split; the whole split's carry FULL_PREFIX).
+TEST_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "majority_acc")
+FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_recall"))
+# The test figures, the validation figures the selection uses, and the fit time.
+METRIC_COLUMNS = (*TEST_FIGURES, "val_gmean", "val_auc", "fit_time_s")
 # What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds). The
 # training sampler and the label noise are setting axes too (runs without them: none, 0).
 SETTING_COLUMNS = (
@@ -63,14 +64,25 @@ RUN_COLUMNS = (
     *REPLICATE_COLUMNS,
     "hparams",
     "epochs",
+    "selected_epoch",
     *METRIC_COLUMNS,
+    *FULL_COLUMNS,
     "train_ir",
     "per_class_recall",
     "minority_classes",
     "class_names",
+    "missing_fraction",
+    "batches_missing_any",
+)
+LIST_COLUMNS = (
+    "per_class_recall",
+    f"{FULL_PREFIX}per_class_recall",
+    "minority_classes",
+    "class_names",
+    "missing_fraction",
 )
 
-_SKIPPED_DIRS = frozenset({".hydra", "csv", "checkpoints", "wandb", "__pycache__"})
+_SKIPPED_DIRS = RUN_SUBFOLDERS | {"__pycache__"}
 _INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -79,12 +91,12 @@ def find_run_dirs(root: Path, exclude: Path | None = None) -> list[Path]:
     """Every run folder below ``root`` (``root`` included), sorted; ``exclude`` is skipped."""
     excluded = exclude.resolve() if exclude is not None else None
     found = []
-    for current, dirs, files in os.walk(root):
+    for current, dirs, _files in os.walk(root):
         here = Path(current)
         if excluded is not None and here.resolve() == excluded:
             dirs[:] = []
             continue
-        if METRICS_FILE in files or ERROR_FILE in files or (here / CONFIG_FILE).is_file():
+        if RunFolder(here).is_run():
             found.append(here)
             dirs[:] = []  # a run's own subfolders (csv, checkpoints) hold no other run
             continue
@@ -100,7 +112,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG_FILE
+    path = RunFolder(run_dir).config
     if not path.is_file():
         return {}
     with path.open() as handle:
@@ -186,13 +198,22 @@ def _status(metrics: Mapping[str, Any] | None, error: Mapping[str, Any] | None) 
     return STATUS_UNFINISHED
 
 
-def read_run(run_dir: Path, root: Path) -> dict[str, Any]:
+def _figure_source(metrics: Mapping[str, Any], figures: str) -> Mapping[str, Any]:
+    """The section of ``metrics.json`` holding the chosen weights' figures ({} if absent)."""
+    return metrics if figures == "selected" else metrics.get("last") or {}
+
+
+def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, Any]:
     """One run folder as a flat record (see ``RUN_COLUMNS``)."""
     config = _read_config(run_dir)
-    metrics = _read_json(run_dir / METRICS_FILE)
-    error = _read_json(run_dir / ERROR_FILE)
+    folder = RunFolder(run_dir)
+    metrics = _read_json(folder.metrics)
+    error = _read_json(folder.error)
     status = _status(metrics, error)
     metrics = metrics if status == STATUS_OK else {}
+    source = _figure_source(metrics, figures)
+    full = source.get("full_test") or {}
+    stats = metrics.get("batch_stats") or {}
     protocol = str(metrics.get("protocol") or config_value(config, "dataset.protocol", ""))
     minority_fraction = config_value(config, "dataset.minority_fraction")
     record: dict[str, Any] = {
@@ -214,24 +235,50 @@ def read_run(run_dir: Path, root: Path) -> dict[str, Any]:
         "data_seed": _number(metrics.get("data_seed", config_value(config, "dataset.seed"))),
         "hparams": _loss_hparams(config, metrics),
         "epochs": _number(metrics.get("epochs", config_value(config, "trainer.max_epochs"))),
+        "selected_epoch": _number(metrics.get("selected_epoch")),
         "train_ir": _training_ir(metrics),
-        "per_class_recall": list(metrics.get("per_class_recall") or []),
+        "per_class_recall": list(source.get("per_class_recall") or []),
+        f"{FULL_PREFIX}per_class_recall": list(full.get("per_class_recall") or []),
         "minority_classes": list(metrics.get("minority_classes") or []),
         "class_names": list(metrics.get("class_names") or []),
+        "missing_fraction": list(stats.get("missing_fraction") or []),
+        "batches_missing_any": _number(stats.get("batches_missing_any")),
     }
-    record.update({name: _number(metrics.get(name)) for name in METRIC_COLUMNS})
+    record.update({name: _number(source.get(name)) for name in (*TEST_FIGURES, "val_gmean")})
+    record["val_auc"] = _number(source.get("val_auc"))
+    record["fit_time_s"] = _number(metrics.get("fit_time_s"))
+    record.update({FULL_PREFIX + name: _number(full.get(name)) for name in TEST_FIGURES})
     return record
 
 
-def _records(root: Path, exclude: Path | None) -> Iterator[dict[str, Any]]:
+def _records(root: Path, exclude: Path | None, figures: str) -> Iterator[dict[str, Any]]:
     for run_dir in find_run_dirs(root, exclude):
-        yield read_run(run_dir, root)
+        yield read_run(run_dir, root, figures)
 
 
-def load_runs(root: Path | str, exclude: Path | None = None) -> pd.DataFrame:
-    """Every run below ``root`` (ok, failed, unfinished), one row each, columns ``RUN_COLUMNS``."""
+def check_figures(figures: str) -> None:
+    """ConfigError naming the accepted choices unless ``figures`` is one of ``FIGURES``."""
+    if figures not in FIGURES:
+        raise ConfigError(f"unknown figures {figures!r}; accepted: {', '.join(FIGURES)}")
+
+
+def load_runs(
+    root: Path | str, exclude: Path | None = None, figures: str = "selected"
+) -> pd.DataFrame:
+    """Every run below ``root`` (ok, failed, unfinished), one row each, columns ``RUN_COLUMNS``;
+    the figures of the ``figures`` weights (``selected`` or ``last``)."""
+    check_figures(figures)
     root = Path(root)
-    frame = pd.DataFrame.from_records(list(_records(root, exclude)), columns=list(RUN_COLUMNS))
-    return frame.astype(
-        {name: "float64" for name in (*METRIC_COLUMNS, "ir", "seed", "label_noise")}
-    )
+    records = list(_records(root, exclude, figures))
+    frame = pd.DataFrame.from_records(records, columns=list(RUN_COLUMNS))
+    numeric = (*METRIC_COLUMNS, *FULL_COLUMNS[:-1], "ir", "seed", "selected_epoch", "label_noise")
+    return frame.astype({name: "float64" for name in numeric})
+
+
+def with_test_set(frame: pd.DataFrame, test_set: str) -> pd.DataFrame:
+    """``frame`` with the figures of ``test_set`` in the plain columns (``gmean``, ...): itself
+    for the protocol's ``test``, the ``full_`` columns swapped in for ``full_test``."""
+    if test_set == "test":
+        return frame
+    names = (*TEST_FIGURES, "per_class_recall")
+    return frame.assign(**{name: frame[FULL_PREFIX + name] for name in names})

@@ -10,6 +10,7 @@ each comparison (the losses competing on one column) is marked.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from imbloss.report.labels import (
     value_order,
     variant_label,
 )
-from imbloss.report.runs import SETTING_COLUMNS
+from imbloss.report.runs import SETTING_COLUMNS, with_test_set
 
 FAMILY_KEYS = ("dataset", "protocol", "model")
 NUMERIC_KEYS = ("ir", "minority_fraction", "label_noise")
@@ -40,9 +41,20 @@ AXIS_HEADERS = {"sampler": "Sampler", "label_noise": "Label noise"}
 GENERIC_METRICS = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 SELECTION_NOTE = (
     "Test figures of the run selected on validation G-mean in each tuning (loss x setting x seed); "
-    "mean ± sample std over seeds; [n=k] is the number of runs averaged, with failed/unfinished "
-    "runs of the cell counted beside it; — marks a cell without a finished run."
+    "mean over seeds ± half-width of its 95 % Student-t interval (n − 1 degrees of freedom; none "
+    "for n = 1); [n=k] is the number of runs averaged, with failed/unfinished runs of the cell "
+    "counted beside it; — marks a cell without a finished run."
 )
+# test set -> (table name suffix, title prefix, caption sentence)
+TEST_SET_TABLES = {
+    "test": ("", "", "Test set: the protocol's test split (the sources' tables)."),
+    "full_test": (
+        "_full",
+        "Whole test split — ",
+        "Test set: the whole official test split of the task's classes, nothing subsampled "
+        "(same trained weights as the protocol's table).",
+    ),
+}
 # (protocol, dataset, shape) -> the source table it reproduces
 SOURCE_TABLES = {
     ("binary", "cifar10", "gmean_auc"): "Table II",
@@ -303,9 +315,9 @@ def generic_table(selected: pd.DataFrame, runs: pd.DataFrame) -> Table:
     )
 
 
-def build_tables(runs: pd.DataFrame, selected: pd.DataFrame) -> list[Table]:
-    """Table I, then the source-shaped tables of every family present, then the generic one."""
-    tables = [training_time_table(runs)]
+def figure_tables(runs: pd.DataFrame, selected: pd.DataFrame) -> list[Table]:
+    """The source-shaped tables of every family present, then the generic one."""
+    tables = []
     families = runs[list(FAMILY_KEYS)].drop_duplicates()
     for family in sorted(families.itertuples(index=False, name=None)):
         protocol = family[1]
@@ -336,4 +348,21 @@ def build_tables(runs: pd.DataFrame, selected: pd.DataFrame) -> list[Table]:
                     )
                 )
     tables.append(generic_table(selected, runs))
+    return tables
+
+
+def build_tables(runs: pd.DataFrame, selected: pd.DataFrame) -> list[Table]:
+    """Table I, then the figure tables on the protocol's test split, then on the whole one."""
+    tables = [training_time_table(runs)]
+    for test_set, (suffix, prefix, sentence) in TEST_SET_TABLES.items():
+        views = with_test_set(runs, test_set), with_test_set(selected, test_set)
+        for table in figure_tables(*views):
+            tables.append(
+                dataclasses.replace(
+                    table,
+                    name=table.name + suffix,
+                    title=prefix + table.title,
+                    caption=f"{sentence} {table.caption}",
+                )
+            )
     return tables

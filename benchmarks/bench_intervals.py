@@ -1,0 +1,56 @@
+"""What the 95 % bootstrap intervals cost one run (Fashion-MNIST step IR=100 shapes).
+
+A run judges two weight sets (the selected and the last) on two test sets: the protocol's (5,050
+images at IR=100: 10 per minority class, 1,000 per majority class) and the whole one (10,000).
+This times exactly that with generated predictions: drawing the replicates of each test set once
+and four ``ci95`` calls, with 1,000 resamples. Like ``train.py``, it runs with glibc malloc tuned
+(`imbloss.runtime`) and the torch threads of the machine. Run:
+
+    .venv/bin/python benchmarks/bench_intervals.py
+"""
+
+from __future__ import annotations
+
+import time
+
+from imbloss.runtime import ensure_malloc_tuning
+
+ensure_malloc_tuning()
+
+import torch  # noqa: E402  (after the allocator set-up)
+
+from imbloss.intervals import BOOTSTRAP_RESAMPLES, StratifiedBootstrap  # noqa: E402
+
+TEST_SETS = {"protocol test (IR=100)": [10, 1000] * 5, "whole test": [1000] * 10}
+
+
+def predictions(counts: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets and softmax outputs of a plausible classifier, rounded to create score ties."""
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.cat([torch.full((n,), j) for j, n in enumerate(counts)])
+    logits = torch.randn(len(target), len(counts), generator=generator)
+    logits += 2.5 * torch.nn.functional.one_hot(target, len(counts))
+    probs = (torch.softmax(logits, 1) * 1000).round() / 1000
+    return target, probs / probs.sum(1, keepdim=True)
+
+
+def main() -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{BOOTSTRAP_RESAMPLES} resamples")  # fmt: skip
+    total = 0.0
+    for name, counts in TEST_SETS.items():
+        target, selected = predictions(counts, 0)
+        _, last = predictions(counts, 1)
+        start = time.perf_counter()
+        bootstrap = StratifiedBootstrap(target, seed=0)
+        drawn = time.perf_counter() - start
+        intervals = [bootstrap.ci95(selected), bootstrap.ci95(last)]
+        elapsed = time.perf_counter() - start
+        total += elapsed
+        print(f"{name}: {len(target)} samples, replicates {drawn:.2f} s, "
+              f"both weight sets {elapsed:.2f} s; selected {intervals[0]}")  # fmt: skip
+    print(f"per run: {total:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The post-fit stage of one run: judge its weights on both test sets and write its files.
+
+:func:`evaluate_member` needs no Lightning fit: it takes a network, the weights a fit produced
+(those selected on validation G-mean and those after the final epoch, as :class:`FitResult`) and
+the set-up data module, and
+
+1. predicts the validation split, the protocol's test split and the whole test split with each
+   of the two weight sets (evaluation mode, no gradients, batches transformed as in validation);
+2. computes the figures of :func:`imbloss.metrics.classification_summary` on each, and the 95 %
+   stratified-bootstrap intervals of G-mean and AUC on both test sets
+   (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed; the two weight
+   sets are judged on the same resamples);
+3. writes ``predictions.npz`` and ``metrics.json`` through the run-folder contract
+   (:mod:`imbloss.layout`) and logs the final figures to the given loggers.
+
+``metrics.json`` (the selected weights at the top level, as before)::
+
+    gmean, auc, f1, acc, per_class_recall, minority_acc, majority_acc, [f1_minority],
+    gmean_ci95, auc_ci95                     protocol test split, selected weights
+    val_gmean, val_auc                       validation split, selected weights
+    full_test: {same figure keys, class_counts}   whole test split, selected weights
+    last: {figure keys, gmean_ci95, auc_ci95, val_gmean, val_auc, full_test: {...}}
+    selected_epoch                           1-based: the weights after that many epochs
+    batch_stats                              imbloss.batch_stats.BatchStats.summary()
+    fit_time_s, epochs, ... (the caller's run description), the data module's summary
+
+The single-run pipeline calls it after ``trainer.fit``; a stacked trainer calls it per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.loggers import Logger
+from torch import nn
+
+from imbloss.data import ImbalancedDataModule
+from imbloss.intervals import StratifiedBootstrap
+from imbloss.layout import PREDICTION_KEYS, RunFolder
+from imbloss.metrics import classification_summary
+from imbloss.outputs import write_json, write_predictions
+
+TEST_SETS = ("test", "full_test")
+WEIGHT_SETS = ("selected", "last")
+StateDict = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What training one member produced.
+
+    ``selected_state`` / ``last_state``: the network's state dicts selected on validation G-mean
+    and after the final epoch; ``selected_epoch``: 1-based epoch of the selected weights;
+    ``epochs``: epochs trained; ``batch_stats``: ``BatchStats.summary()`` of its training batches.
+    """
+
+    selected_state: StateDict
+    last_state: StateDict
+    selected_epoch: int
+    epochs: int
+    fit_time_s: float
+    batch_stats: Mapping[str, Any] | None = None
+
+
+@torch.no_grad()
+def predict(
+    net: nn.Module, datamodule: ImbalancedDataModule, split: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(target [N], probs [N, C])`` of ``net`` on an evaluation split, on the CPU."""
+    was_training = net.training
+    net.eval()
+    probs, targets = [], []
+    try:
+        for images, target in datamodule.eval_batches(split):
+            x, y = datamodule.transform_batch((images.to(device), target.to(device)), False)
+            probs.append(torch.softmax(net(x).float(), dim=1).cpu())
+            targets.append(y.cpu())
+    finally:
+        net.train(was_training)
+    return torch.cat(targets), torch.cat(probs)
+
+
+def _figures(
+    target: torch.Tensor,
+    probs: torch.Tensor,
+    minority: Sequence[int],
+    bootstrap: StratifiedBootstrap,
+) -> dict[str, Any]:
+    return {**classification_summary(probs, target, minority), **bootstrap.ci95(probs)}
+
+
+def weight_set_figures(
+    predictions: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    datamodule: ImbalancedDataModule,
+    bootstraps: Mapping[str, StratifiedBootstrap],
+) -> dict[str, Any]:
+    """Test figures with intervals, validation G-mean/AUC, and the whole test split's figures."""
+    minority = datamodule.minority_classes
+    val_target, val_probs = predictions["val"]
+    val = classification_summary(val_probs, val_target, minority)
+    full = _figures(*predictions["full_test"], minority, bootstraps["full_test"])
+    return {
+        **_figures(*predictions["test"], minority, bootstraps["test"]),
+        "val_gmean": val["gmean"],
+        "val_auc": val["auc"],
+        "full_test": {**full, "class_counts": datamodule.full_test_class_counts},
+    }
+
+
+def _logged_figures(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The final figures as flat logger keys: ``test/gmean``, ``last/full_test/auc``, ..."""
+    flat: dict[str, float] = {}
+    names = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
+    for prefix, figures in (("", metrics), ("last/", metrics["last"])):
+        for test_set, source in (("test", figures), ("full_test", figures["full_test"])):
+            for name in names:
+                if source.get(name) is not None:
+                    flat[f"{prefix}{test_set}/{name}"] = source[name]
+    flat["selected_epoch"] = metrics["selected_epoch"]
+    stats = metrics.get("batch_stats")
+    if stats:
+        flat["batch_stats/batches_missing_any"] = stats["batches_missing_any"]
+        for key in ("mean_per_batch", "missing_fraction"):
+            flat.update({f"batch_stats/{key}/{j}": v for j, v in enumerate(stats[key])})
+    return flat
+
+
+def evaluate_member(
+    net: nn.Module,
+    datamodule: ImbalancedDataModule,
+    fit: FitResult,
+    run_info: Mapping[str, Any],
+    output_dir: Path | str,
+    seed: int,
+    loggers: Sequence[Logger] = (),
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Evaluate both weight sets of one member, write its files, log; return ``metrics.json``.
+
+    ``net`` is the member's network (its weights are overwritten: it ends with the selected
+    ones); ``datamodule`` is set up; ``run_info`` holds the keys that describe the run (loss,
+    hparams, model, seed, ...), merged into ``metrics.json`` with the data module's summary;
+    ``seed`` seeds the bootstrap; ``device`` defaults to that of the network's parameters.
+    """
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+    for weights, state in (("last", fit.last_state), ("selected", fit.selected_state)):
+        net.load_state_dict(state)
+        predictions[weights] = {
+            split: predict(net, datamodule, split, device) for split in ("val", *TEST_SETS)
+        }
+    selected = predictions["selected"]
+    bootstraps = {
+        test_set: StratifiedBootstrap(selected[test_set][0], seed=seed) for test_set in TEST_SETS
+    }
+    figures = {
+        weights: weight_set_figures(predictions[weights], datamodule, bootstraps)
+        for weights in WEIGHT_SETS
+    }
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        **figures["selected"],
+        "last": figures["last"],
+        "selected_epoch": fit.selected_epoch,
+        "fit_time_s": fit.fit_time_s,
+        "epochs": fit.epochs,
+        "batch_stats": dict(fit.batch_stats) if fit.batch_stats is not None else None,
+        **run_info,
+        **datamodule.summary(),
+    }
+    arrays: dict[str, np.ndarray] = {}
+    for (weights, test_set), (target_key, probs_key) in PREDICTION_KEYS.items():
+        target, probs = predictions[weights][test_set]
+        arrays[target_key] = target.numpy()
+        arrays[probs_key] = probs.numpy()
+    folder = RunFolder(Path(output_dir))
+    write_predictions(folder.predictions, arrays)
+    write_json(folder.metrics, metrics)
+    flat = _logged_figures(metrics)
+    for logger in loggers:
+        logger.log_metrics(flat, step=fit.epochs)
+        logger.save()
+    return metrics

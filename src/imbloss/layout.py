@@ -1,0 +1,77 @@
+"""The run-folder contract: the name of every file a run leaves, shared by writer and reader.
+
+A run's folder (its Hydra output folder) holds::
+
+    .hydra/config.yaml     the resolved configuration (written by Hydra)
+    metrics.json           the figures of a finished run (written last, atomically)
+    predictions.npz        the test predictions every figure comes from (PREDICTION_KEYS)
+    csv/metrics.csv        per-epoch curves (the CSV logger, conf/logger/csv.yaml)
+    checkpoints/best.ckpt  the checkpoint selected on validation G-mean (conf/callbacks/)
+    error.json             only for a failed member of a multirun
+
+The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
+added here once. ``tests/test_layout.py`` checks that the configs put the logger's and the
+checkpoint callback's files where this contract says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.npz"
+ERROR_FILE = "error.json"
+CONFIG_FILE = Path(".hydra") / "config.yaml"
+CURVES_FILE = Path("csv") / "metrics.csv"
+BEST_CHECKPOINT_FILE = Path("checkpoints") / "best.ckpt"
+# Subfolders of a run folder; none of them holds another run.
+RUN_SUBFOLDERS = frozenset({".hydra", "csv", "checkpoints", "wandb"})
+
+# predictions.npz: (weights, test set) -> (target key, probabilities key). "selected" are the
+# weights chosen on validation G-mean, "last" those after the final epoch; "test" is the
+# protocol's test split, "full_test" the whole official test split of the task's classes.
+PREDICTION_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("selected", "test"): ("target", "probs"),
+    ("selected", "full_test"): ("full_target", "full_probs"),
+    ("last", "test"): ("target", "last_probs"),
+    ("last", "full_test"): ("full_target", "last_full_probs"),
+}
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run's files (see the module docstring)."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / PREDICTIONS_FILE
+
+    @property
+    def error(self) -> Path:
+        return self.path / ERROR_FILE
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES_FILE
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / BEST_CHECKPOINT_FILE
+
+    def is_run(self) -> bool:
+        """A run folder: finished (metrics), failed (error) or begun (config) — any of the three."""
+        return self.metrics.is_file() or self.error.is_file() or self.config.is_file()
