@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from imbloss.layout import BEST_CHECKPOINT_FILE, CURVES_FILE, RunFolder
+from imbloss.layout import BEST_CHECKPOINT_FILE, CURVES_FILE, LAST_CHECKPOINT_FILE, RunFolder
 
 
 def test_configs_write_where_the_contract_reads(
@@ -18,6 +18,8 @@ def test_configs_write_where_the_contract_reads(
     run = Path(cfg.paths.output_dir)
     checkpoint = cfg.callbacks.model_checkpoint
     assert Path(checkpoint.dirpath) / f"{checkpoint.filename}.ckpt" == run / BEST_CHECKPOINT_FILE
+    last = cfg.callbacks.last_checkpoint
+    assert Path(last.dirpath) / f"{last.filename}.ckpt" == run / LAST_CHECKPOINT_FILE
     csv = cfg.logger.csv
     assert Path(csv.save_dir) / csv.name / str(csv.version) / "metrics.csv" == run / CURVES_FILE
     assert RunFolder(run).best_checkpoint == run / BEST_CHECKPOINT_FILE

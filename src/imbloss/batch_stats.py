@@ -58,6 +58,28 @@ class BatchStats:
         self.missing_any += (counts == 0).any(-1)
         self.batches += 1
 
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        """The counters, for a checkpoint (a resumed run goes on counting from them)."""
+        return {
+            "class_totals": self.class_totals,
+            "missing": self.missing,
+            "missing_any": self.missing_any,
+            "batches": self.batches,
+        }
+
+    @classmethod
+    def from_state_dict(
+        cls, state: dict[str, torch.Tensor | int], device: torch.device | str = "cpu"
+    ) -> BatchStats:
+        """The counters of :meth:`state_dict`, on ``device``."""
+        totals = state["class_totals"]
+        stats = cls(totals.shape[-1], device=device, shape=totals.shape[:-1])
+        stats.class_totals += totals.to(device)
+        stats.missing += state["missing"].to(device)
+        stats.missing_any += state["missing_any"].to(device)
+        stats.batches = int(state["batches"])
+        return stats
+
     def summary(self, index: int | tuple[int, ...] = ()) -> dict[str, list[float] | float | int]:
         """The figures of one member (``index`` into the leading shape); reads the device once."""
         totals = self.class_totals[index].double().cpu()

@@ -7,7 +7,9 @@ A run's folder (its Hydra output folder) holds::
     predictions.npz        the test predictions every figure comes from (PREDICTION_KEYS)
     csv/metrics.csv        per-epoch curves (the CSV logger, conf/logger/csv.yaml)
     checkpoints/best.ckpt  the checkpoint selected on validation G-mean (conf/callbacks/)
+    checkpoints/last.ckpt  the state after the latest epoch, to resume from (conf/callbacks/)
     error.json             only for a failed member of a multirun
+    .hydra/claimed/        the configuration that made the folder's results (imbloss.run_folder)
 
 The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
 added here once. ``tests/test_layout.py`` checks that the configs put the logger's and the
@@ -25,6 +27,8 @@ ERROR_FILE = "error.json"
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 CURVES_FILE = Path("csv") / "metrics.csv"
 BEST_CHECKPOINT_FILE = Path("checkpoints") / "best.ckpt"
+LAST_CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
+CLAIM_DIR = Path(".hydra") / "claimed"
 # Subfolders of a run folder; none of them holds another run.
 RUN_SUBFOLDERS = frozenset({".hydra", "csv", "checkpoints", "wandb"})
 
@@ -71,6 +75,10 @@ class RunFolder:
     @property
     def best_checkpoint(self) -> Path:
         return self.path / BEST_CHECKPOINT_FILE
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.path / LAST_CHECKPOINT_FILE
 
     def is_run(self) -> bool:
         """A run folder: finished (metrics), failed (error) or begun (config) — any of the three."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from imbloss.batch_stats import BatchStats
+from imbloss.distributed import gather_all, gather_batch
 from imbloss.metrics import classification_summary
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -67,7 +68,7 @@ class ImbalancedClassifier(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
+        logits, y = gather_batch(self(x), y)  # the global batch under DDP
         loss = self.loss_fn(logits, y)
         if self.batch_stats is None:
             self.batch_stats = BatchStats(logits.shape[-1], device=y.device)
@@ -88,7 +89,10 @@ class ImbalancedClassifier(L.LightningModule):
         self._eval_targets.append(y.detach().cpu())
 
     def _collect(self) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        probs, target = torch.cat(self._eval_probs), torch.cat(self._eval_targets)
+        probs, target = (  # every process's predictions, gathered once under DDP
+            gather_all(torch.cat(parts).to(self.device)).cpu()
+            for parts in (self._eval_probs, self._eval_targets)
+        )
         self._eval_probs.clear()
         self._eval_targets.clear()
         return probs, target, classification_summary(probs, target, self.minority_classes)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
+from imbloss.checks import check_run_config
 from imbloss.data import ImbalancedDataModule
-from imbloss.errors import ConfigError
+from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.layout import RunFolder
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.outputs import write_json
+from imbloss.readers import read_checkpoint
+from imbloss.resume import AtomicCheckpointIO, RunState, start_job
+from imbloss.run_folder import FolderConflictError
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,16 @@ def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, select on validation G-mean, test both weight sets; write the run's files; return
-    ``metrics.json``."""
+    ``metrics.json``.
+
+    A folder that holds a finished run is not retrained; one with ``checkpoints/last.ckpt`` resumes.
+    Under DDP the first process evaluates and writes the files; the others return ``{}``.
+    """
+    check_run_config(cfg)
     output_dir = _output_dir()
+    start = start_job(output_dir, cfg)
+    if start.finished_metrics is not None:
+        return start.finished_metrics
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.dataset)
@@ -72,15 +83,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = ImbalancedClassifier(
         net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
     )
-    callbacks = list(instantiate(cfg.callbacks).values())
+    run_state = RunState()
+    callbacks = [*instantiate(cfg.callbacks).values(), run_state]
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
     loggers = build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
     try:
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        trainer: L.Trainer = instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        )
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        fit, checkpoint = _fit(trainer, module, datamodule)
+        fit, checkpoint = _fit(trainer, module, datamodule, start.checkpoint, run_state)
+        if not trainer.is_global_zero:
+            return {}
         run_info = {
             "loss": cfg.loss.name,
             "hparams": _loss_hparams(cfg.loss),
@@ -114,18 +130,22 @@ def _net_state(state_dict: StateDict, prefix: str = "net.") -> dict[str, torch.T
 
 
 def _fit(
-    trainer: L.Trainer, module: ImbalancedClassifier, datamodule: ImbalancedDataModule
+    trainer: L.Trainer,
+    module: ImbalancedClassifier,
+    datamodule: ImbalancedDataModule,
+    resume_from: Path | None,
+    run_state: RunState,
 ) -> tuple[FitResult, str]:
-    """Fit; the last and the selected (best validation G-mean) network weights, and the path of
-    the selected checkpoint ("" without a checkpoint callback: then the last weights count)."""
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    fit_time_s = time.perf_counter() - started
+    """Fit (from the checkpoint ``resume_from`` if given); the last and the selected (best
+    validation G-mean) network weights, and the path of the selected checkpoint ("" without a
+    checkpoint callback: then the last weights count)."""
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_time_s = run_state.fit_time_s
     epochs = trainer.current_epoch
     last_state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
-        checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(Path(best))
         selected_state = _net_state(checkpoint["state_dict"])
         selected_epoch = int(checkpoint["epoch"]) + 1
     else:
@@ -179,15 +199,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     _route_lightning_logs_through_hydra()
     try:
         return train(cfg)
-    except ConfigError as error:
-        if not multirun:
-            print(f"imbloss: error: {error}", file=sys.stderr)
-            sys.exit(2)
-        _record_failure(error)
     except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is not None and (not multirun or isinstance(user_error, FolderConflictError)):
+            print(f"imbloss: error: {user_error}", file=sys.stderr)
+            sys.exit(2)
         if not multirun:
             raise
-        _record_failure(error)
+        _record_failure(user_error or error)
     return None
 
 

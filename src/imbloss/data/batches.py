@@ -59,6 +59,11 @@ class TensorBatches:
     ``sampler.epoch_indices(sampler.epoch)``, so the whole sequence is reproducible and any epoch
     can be replayed. The last batch may be smaller. Batches
     come out on the tensors' own device (uint8 images; the DataModule normalises them).
+
+    Sharded over ``world_size`` processes (data-parallel training), process ``rank`` gets, in
+    training, part ``rank`` of every global batch of ``batch_size`` (``torch.tensor_split``: parts
+    differ by at most one sample, no sample twice), and in evaluation its contiguous part of the
+    split, so the parts gathered in rank order are the split in order.
     """
 
     batch_sampler = None  # read by Lightning beside ``sampler``: batches are cut here, not there
@@ -69,13 +74,19 @@ class TensorBatches:
         targets: torch.Tensor,
         batch_size: int,
         sampler: EpochSampler | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of world_size={world_size} processes")
         self.images = images
         self.targets = targets
         self.batch_size = batch_size
         self.sampler = sampler
+        self.rank = rank
+        self.world_size = world_size
 
     def set_epoch(self, epoch: int) -> None:
         if self.sampler is not None:
@@ -87,15 +98,22 @@ class TensorBatches:
             return torch.arange(len(self.targets), device=self.images.device)
         return self.sampler.epoch_indices(self.sampler.epoch).to(self.images.device)
 
+    def _shard(self, positions: torch.Tensor) -> torch.Tensor:
+        return torch.tensor_split(positions, self.world_size)[self.rank]
+
     def index_batches(self) -> Iterator[torch.Tensor]:
         """This epoch's batches as index tensors (what a stacked trainer gathers per member)."""
         order = self.epoch_indices()
+        if self.sampler is None:
+            order = self._shard(order)
         for start in range(0, len(order), self.batch_size):
-            yield order[start : start + self.batch_size]
+            batch = order[start : start + self.batch_size]
+            yield batch if self.sampler is None else self._shard(batch)
 
     def __len__(self) -> int:
-        count = len(self.targets) if self.sampler is None else self.sampler.num_samples
-        return math.ceil(count / self.batch_size)
+        if self.sampler is None:
+            return math.ceil(len(self._shard(torch.arange(len(self.targets)))) / self.batch_size)
+        return math.ceil(self.sampler.num_samples / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for positions in self.index_batches():

@@ -209,11 +209,18 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self.sampler_name, targets, self.num_classes, seed, **self.sampler_options
         )
 
+    def _shard(self) -> dict[str, int]:
+        """This process's share of every batch under data-parallel training (see TensorBatches)."""
+        trainer = self.trainer
+        if trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+
     def train_batches(self, seed: int) -> TensorBatches:
         """The training batches of a run with training seed ``seed`` (its sampler's order)."""
         sampler = self.train_sampler(seed)
         images, targets = self._split_tensors("train")
-        return TensorBatches(images, targets, self.batch_size, sampler)
+        return TensorBatches(images, targets, self.batch_size, sampler, **self._shard())
 
     def train_dataloader(self) -> TensorBatches:
         return self.train_batches(torch.initial_seed())
@@ -225,10 +232,15 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         return TensorBatches(*self._split_tensors(split), self.eval_batch_size)
 
     def val_dataloader(self) -> TensorBatches:
-        return self.eval_batches("val")
+        return self._lightning_eval_batches("val")
 
     def test_dataloader(self) -> TensorBatches:
-        return self.eval_batches("test")
+        return self._lightning_eval_batches("test")
+
+    def _lightning_eval_batches(self, split: str) -> TensorBatches:
+        """Lightning's evaluation batches: this process's part under DDP (the module gathers the
+        outputs); ``eval_batches`` is the whole split, for the post-fit stage."""
+        return TensorBatches(*self._split_tensors(split), self.eval_batch_size, **self._shard())
 
     def transform_batch(
         self, batch: tuple[torch.Tensor, torch.Tensor], training: bool

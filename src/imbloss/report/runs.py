@@ -27,8 +27,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from imbloss.errors import ConfigError
+from imbloss.errors import ConfigError, RunFileError
 from imbloss.layout import RUN_SUBFOLDERS, RunFolder
+from imbloss.readers import read_json_file, read_predictions
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -105,10 +106,7 @@ def find_run_dirs(root: Path, exclude: Path | None = None) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    with path.open() as handle:
-        return json.load(handle)
+    return read_json_file(path) if path.is_file() else None
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -207,8 +205,13 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
     """One run folder as a flat record (see ``RUN_COLUMNS``)."""
     config = _read_config(run_dir)
     folder = RunFolder(run_dir)
-    metrics = _read_json(folder.metrics)
-    error = _read_json(folder.error)
+    try:
+        metrics = _read_json(folder.metrics)
+        error = _read_json(folder.error)
+        if folder.predictions.is_file():
+            read_predictions(folder.predictions)
+    except RunFileError as bad_file:  # counted as failed, with the reason
+        metrics, error = None, {"error": str(bad_file)}
     status = _status(metrics, error)
     metrics = metrics if status == STATUS_OK else {}
     source = _figure_source(metrics, figures)

@@ -1,0 +1,21 @@
+"""Checks of configuration values that no constructor checks before the work starts."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from imbloss.errors import ConfigError
+
+
+def check_max_epochs(value: object) -> int:
+    """``trainer.max_epochs`` as an int >= 1 (Lightning reads -1 as "train forever")."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"trainer.max_epochs={value!r} is out of range; accepted: an integer >= 1"
+        )
+    return value
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Every check that must pass before a run loads data or builds a model."""
+    check_max_epochs(cfg.trainer.get("max_epochs"))

@@ -1,0 +1,185 @@
+"""Resumable runs: atomic checkpoints, the state a resumed run needs, and how a job starts.
+
+Every epoch leaves ``checkpoints/last.ckpt`` (the ``last_checkpoint`` callback of
+``conf/callbacks/default.yaml``), written by :class:`AtomicCheckpointIO` through a temporary file
+in the same folder and one rename, so a kill while writing leaves the previous checkpoint whole.
+Lightning's checkpoint already holds the weights, the optimiser, the loops' progress and the
+checkpoint callback's best score and path (the selection survives); :class:`RunState` adds the
+random generators' states (dropout draws the same numbers after a resume) and the fit time spent
+before. The batch order is a function of the
+training seed and the epoch (:mod:`imbloss.data.batches`), and the loss's epoch hook is called
+again at the start of every epoch, so a resumed run is the run that was never interrupted.
+:class:`ResumableCSVLogger` continues the run's ``csv/metrics.csv`` (cut back to the resumed
+epoch by :func:`trim_csv_log`), and :func:`start_job` decides, per job folder, what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from imbloss.batch_stats import BatchStats
+from imbloss.layout import METRICS_FILE, RunFolder
+from imbloss.outputs import atomic_file
+from imbloss.readers import read_checkpoint, read_json_file
+from imbloss.run_folder import FolderState, claim_folder, clear_attempt, folder_state
+
+BATCH_STATS_KEY = "imbloss_batch_stats"
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into a temporary file beside the target, then one ``os.replace``."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_file(Path(path)) as handle:
+            torch.save(checkpoint, handle)
+
+
+class RunState(L.Callback):
+    """Saves and restores the CPU (and CUDA) random generators, the fit time spent so far and the
+    module's training-batch counters (``batch_stats``, over all epochs of the run).
+
+    ``fit_time_s`` after ``fit`` = the time of this fit + the time before the checkpoint it
+    resumed from. The counters are put back when training starts (the module resets its own in
+    ``on_fit_start``, which runs after a checkpoint is restored).
+    """
+
+    def __init__(self) -> None:
+        self.previous_fit_time_s = 0.0
+        self._started: float | None = None
+        self.fit_time_s = 0.0
+        self._batch_stats: dict[str, Any] | None = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        stats = getattr(pl_module, "batch_stats", None)
+        if stats is not None:
+            checkpoint[BATCH_STATS_KEY] = stats.state_dict()
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._batch_stats = checkpoint.get(BATCH_STATS_KEY)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._batch_stats is not None:
+            pl_module.batch_stats = BatchStats.from_state_dict(self._batch_stats, pl_module.device)
+            self._batch_stats = None
+
+    def _elapsed(self) -> float:
+        started = time.perf_counter() if self._started is None else self._started
+        return self.previous_fit_time_s + time.perf_counter() - started
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fit_time_s = self._elapsed()
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"torch": torch.get_rng_state(), "fit_time_s": self._elapsed()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        self.previous_fit_time_s = float(state_dict["fit_time_s"])
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Keeps an existing ``metrics.csv`` (its rows and columns) and appends to it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = list(csv.DictReader(handle).fieldnames or [])
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, appending to the run's ``metrics.csv`` where Lightning's deletes it:
+    a resumed run continues its curves (a fresh attempt's folder is cleared before it starts)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def trim_csv_log(path: Path, epochs_done: int) -> None:
+    """Drop the rows of epochs ``>= epochs_done`` from a CSV log: what a killed run logged after
+    the checkpoint it resumes from is logged again by the resumed run."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = [row for row in reader if row.get("epoch") and int(row["epoch"]) < epochs_done]
+        fields = reader.fieldnames or []
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_file(path) as handle:
+        handle.write(text.getvalue().encode())
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """How a job begins in its folder: its state, the checkpoint to resume, finished figures."""
+
+    state: FolderState
+    checkpoint: Path | None = None
+    finished_metrics: dict[str, Any] | None = None
+
+
+def start_job(folder: Path, cfg: DictConfig) -> JobStart:
+    """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged).
+
+    Under data-parallel training the other processes, started by the first one after it prepared
+    the folder, only read where to resume from.
+    """
+    files = RunFolder(folder)
+    if rank_zero_only.rank != 0:
+        if folder_state(folder) is FolderState.RESUMABLE:
+            return JobStart(FolderState.RESUMABLE, files.last_checkpoint)
+        return JobStart(FolderState.NEW)
+    state = claim_folder(folder, OmegaConf.to_container(cfg, resolve=False))
+    if state is FolderState.FINISHED:
+        log.info("%s holds a finished run (%s): not retrained", folder, METRICS_FILE)
+        return JobStart(state, finished_metrics=read_json_file(files.metrics))
+    if state is FolderState.RESUMABLE:
+        checkpoint = files.last_checkpoint
+        epochs_done = int(read_checkpoint(checkpoint)["epoch"]) + 1
+        log.info("resuming from %s (%d epochs done)", checkpoint, epochs_done)
+        trim_csv_log(files.curves, epochs_done)
+        return JobStart(state, checkpoint=checkpoint)
+    if state is FolderState.FAILED:
+        log.info("%s holds a failed attempt: retrying from the start", folder)
+    clear_attempt(folder)
+    return JobStart(state)
