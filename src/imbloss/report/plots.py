@@ -26,14 +26,23 @@ from imbloss.report.labels import (
     loss_label,
     loss_order,
     number_label,
+    training_parts,
     variant_label,
 )
 
 MAX_NAMED_CLASSES = 20
 # A sub-task: every setting key but the IR (the x axis of the G-mean plot).
-SUBTASK_KEYS = ("dataset", "protocol", "model", "variant", "minority_fraction")
+SUBTASK_KEYS = (
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "sampler",
+    "label_noise",
+)
 FAMILY_KEYS = ("dataset", "protocol", "model")
-PANEL_KEYS = ("variant", "minority_fraction", "ir")
+PANEL_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
 # per test set: the runs frame's G-mean column, legend label, marker, x offset
 TEST_SET_STYLES = (
     ("gmean", "protocol test split", "o", -0.12),
@@ -48,6 +57,10 @@ def _file_stem(setting: pd.Series) -> str:
         parts.append(f"f{number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(f"ir{ir_value_label(setting['ir'])}")
+    parts += [
+        part.replace(" ", "")
+        for part in training_parts(setting.get("sampler"), setting.get("label_noise"))
+    ]
     text = "_".join(str(p) for p in parts if str(p) != "")
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
@@ -63,6 +76,7 @@ def _describe(setting: pd.Series) -> str:
         parts.append(f"minority fraction {number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(ir_label(setting["ir"]))
+    parts += training_parts(setting.get("sampler"), setting.get("label_noise"))
     return ", ".join(p for p in parts if p)
 
 
@@ -93,6 +107,7 @@ def _panel_title(panel: pd.Series, dataset: str, protocol: str) -> str:
     if not is_missing(panel["minority_fraction"]):
         parts.append(f"fraction {number_label(panel['minority_fraction'])}")
     parts.append(ir_label(panel["ir"]))
+    parts += training_parts(panel["sampler"], panel["label_noise"])
     return ", ".join(p for p in parts if p)
 
 

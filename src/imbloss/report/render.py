@@ -23,7 +23,18 @@ from imbloss.report.paired import PairedTable, paired_markdown
 from imbloss.report.tables import Table
 
 FORMATS = ("md", "csv", "tex")
-_CSV_KEYS = ("loss", "dataset", "protocol", "model", "variant", "minority_fraction", "ir", "metric")
+_CSV_KEYS = (
+    "loss",
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "ir",
+    "sampler",
+    "label_noise",
+    "metric",
+)
 _CSV_STATS = (
     "mean",
     "std",
