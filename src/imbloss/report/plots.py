@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from imbloss.intervals import t_interval
@@ -156,34 +157,51 @@ def _mean_lists(values: pd.Series) -> np.ndarray | None:
     return np.mean(np.stack(arrays), axis=0)
 
 
+def _per_class_bars(
+    group: pd.DataFrame, values: dict[str, np.ndarray]
+) -> tuple[Figure, Axes] | None:
+    """Bars grouped by class, one per loss (``values`` in [0, 1], drawn in %), minority classes
+    marked '*'; None when no loss has values or their class counts differ."""
+    if not values or len({len(v) for v in values.values()}) > 1:
+        return None
+    num_classes = len(next(iter(values.values())))
+    minority = set(group["minority_classes"].iloc[0])
+    names = _class_names(group["class_names"].iloc[0], num_classes)
+    numbered = names == [str(c) for c in range(num_classes)]
+    width = 0.8 / len(values)
+    figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(values))), 4))
+    axes = figure.add_subplot()
+    positions = np.arange(num_classes)
+    for i, (loss, value) in enumerate(values.items()):
+        axes.bar(positions + i * width, 100 * value, width, label=loss_label(loss))
+    axes.set_xticks(positions + width * (len(values) - 1) / 2)
+    axes.set_xticklabels(
+        [f"{name}*" if c in minority else name for c, name in enumerate(names)],
+        fontsize=7,
+        rotation=0 if numbered else 45,
+        ha="center" if numbered else "right",
+    )
+    axes.set_xlabel("class (* = minority)")
+    return figure, axes
+
+
+def _per_loss_means(group: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    """For each loss of ``group`` whose runs' lists in ``column`` match in length, their
+    element-wise mean."""
+    means = {loss: _mean_lists(group.loc[group["loss"] == loss, column]) for loss in _losses(group)}
+    return {loss: mean for loss, mean in means.items() if mean is not None}
+
+
 def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Fraction of training batches without any sample of each class (mean over seeds), one bar
     per loss; minority classes '*'. One figure per setting whose runs recorded batch_stats."""
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
-        fractions = {loss: _mean_lists(group.loc[group["loss"] == loss, "missing_fraction"])
-                     for loss in _losses(group)}  # fmt: skip
-        fractions = {loss: f for loss, f in fractions.items() if f is not None}
-        if not fractions or len({len(f) for f in fractions.values()}) > 1:
+        bars = _per_class_bars(group, _per_loss_means(group, "missing_fraction"))
+        if bars is None:
             continue
-        num_classes = len(next(iter(fractions.values())))
-        minority = set(group["minority_classes"].iloc[0])
-        names = _class_names(group["class_names"].iloc[0], num_classes)
-        width = 0.8 / len(fractions)
-        figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(fractions))), 4))
-        axes = figure.add_subplot()
-        positions = np.arange(num_classes)
-        for i, (loss, fraction) in enumerate(fractions.items()):
-            axes.bar(positions + i * width, 100 * fraction, width, label=loss_label(loss))
-        axes.set_xticks(positions + width * (len(fractions) - 1) / 2)
-        axes.set_xticklabels(
-            [f"{name}*" if c in minority else name for c, name in enumerate(names)],
-            fontsize=7,
-            rotation=45,
-            ha="right",
-        )
+        figure, axes = bars
         any_missing = 100 * group["batches_missing_any"].mean()
-        axes.set_xlabel("class (* = minority)")
         axes.set_ylabel("training batches without the class (%)")
         axes.set_ylim(0, 105)
         axes.set_title(
@@ -232,14 +250,6 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     return written
 
 
-def _mean_recall(runs: pd.DataFrame) -> np.ndarray | None:
-    """Mean per-class recall over the runs, or None if they do not all list the same classes."""
-    recalls = [np.asarray(r, dtype=float) for r in runs["per_class_recall"]]
-    if not recalls or len({r.shape for r in recalls}) > 1 or recalls[0].size == 0:
-        return None
-    return np.mean(np.stack(recalls), axis=0)
-
-
 def _class_names(names: list[str], num_classes: int) -> list[str]:
     """The run's class names for up to 20 classes, the class indices otherwise."""
     if len(names) == num_classes and num_classes <= MAX_NAMED_CLASSES:
@@ -251,28 +261,11 @@ def plot_class_recall(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per-class test recall (%), bars grouped by class, one bar per loss; minority classes '*'."""
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
-        recalls = {loss: _mean_recall(group[group["loss"] == loss]) for loss in _losses(group)}
-        recalls = {loss: recall for loss, recall in recalls.items() if recall is not None}
-        if not recalls or len({len(r) for r in recalls.values()}) > 1:
+        recalls = _per_loss_means(group, "per_class_recall")
+        bars = _per_class_bars(group, recalls)
+        if bars is None:
             continue
-        num_classes = len(next(iter(recalls.values())))
-        minority = set(group["minority_classes"].iloc[0])
-        names = _class_names(group["class_names"].iloc[0], num_classes)
-        numbered = names == [str(c) for c in range(num_classes)]
-        width = 0.8 / len(recalls)
-        figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(recalls))), 4))
-        axes = figure.add_subplot()
-        positions = np.arange(num_classes)
-        for i, (loss, recall) in enumerate(recalls.items()):
-            axes.bar(positions + i * width, 100 * recall, width, label=loss_label(loss))
-        axes.set_xticks(positions + width * (len(recalls) - 1) / 2)
-        axes.set_xticklabels(
-            [f"{name}*" if c in minority else name for c, name in enumerate(names)],
-            fontsize=7,
-            rotation=0 if numbered else 45,
-            ha="center" if numbered else "right",
-        )
-        axes.set_xlabel("class (* = minority)")
+        figure, axes = bars
         axes.set_ylabel("test recall (%)")
         axes.set_ylim(0, 118)  # head room for the legend above the bars
         axes.set_yticks(range(0, 101, 20))
