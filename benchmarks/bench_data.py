@@ -3,8 +3,9 @@
 Times one epoch over the training split of `ImbalancedDataModule("fashion_mnist", ir=100)` in a
 plain loop (batch 500): forward + backward + Adam step of `FashionMNISTCNN`, recording separately
 the time spent waiting for each batch (indexing the uint8 tensors + normalisation). Then times the
-data path alone over the same epoch. Like `train.py`, it runs with glibc malloc tuned
-(`imbloss.runtime`). Run:
+data path alone over the same epoch, and the data path of one epoch of every training sampler
+(`imbloss.data.samplers`: drawing the epoch's indices, then indexing + normalising). Like
+`train.py`, it runs with glibc malloc tuned (`imbloss.runtime`). Run:
 
     .venv/bin/python benchmarks/bench_data.py [--data-dir DIR]
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from imbloss.data import ImbalancedDataModule
+from imbloss.data.samplers import available_samplers
 from imbloss.models import FashionMNISTCNN
 from imbloss.runtime import ensure_malloc_tuning
 
@@ -62,6 +64,35 @@ def data_epoch(datamodule: ImbalancedDataModule) -> float:
     return time.perf_counter() - start
 
 
+def sampler_epochs(data_dir: str, batch_size: int) -> None:
+    """Per sampler: samples and steps per epoch, seconds to draw the indices, data path seconds."""
+    for name in available_samplers():
+        options = {"max_epochs": 2, "start": 0.5} if name == "drs" else {}
+        datamodule = ImbalancedDataModule(
+            "fashion_mnist",
+            data_dir,
+            ir=100,
+            batch_size=batch_size,
+            sampler={"name": name, **options},
+        )
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        sampler = datamodule.train_sampler(0)
+        start = time.perf_counter()
+        sampler.epoch_indices(1)  # drs: its class-balanced phase
+        draw_seconds = time.perf_counter() - start
+        batches = datamodule.train_dataloader()
+        batches.set_epoch(1)
+        start = time.perf_counter()
+        for batch in batches:
+            datamodule.transform_batch(batch, training=True)
+        data_seconds = time.perf_counter() - start
+        print(
+            f"sampler {name:15s} {sampler.num_samples:6d} samples, {len(batches):4d} steps; "
+            f"indices {1000 * draw_seconds:6.1f} ms, data path {data_seconds:.3f} s per epoch"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_dir = os.environ.get("IMBLOSS_DATA_DIR", str(REPOSITORY / "data"))
@@ -97,6 +128,7 @@ def main() -> None:
         f"data path alone (index + normalise): {data_seconds:.3f} s per epoch, "
         f"{images / data_seconds:,.0f} images/s"
     )
+    sampler_epochs(arguments.data_dir, arguments.batch_size)
 
 
 if __name__ == "__main__":

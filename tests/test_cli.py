@@ -1,6 +1,7 @@
 """The command line end to end: the files a run writes, multiruns, bad input, W&B offline."""
 
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +82,8 @@ def _check_run_folder(run: Path) -> dict:
 
 
 def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Path) -> None:
-    result = run_cli([*FAST_OVERRIDES, "loss=wce", "seed=3"])
+    noise = ("sampler=oversample", "dataset.label_noise=0.1")
+    result = run_cli([*FAST_OVERRIDES, "loss=wce", "seed=3", *noise])
     assert result.returncode == 0, result.stderr
     (run,) = _run_dirs(tmp_path / "logs")
     metrics = _check_run_folder(run)
@@ -92,10 +94,17 @@ def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Pa
         3,
     )
     assert metrics["epochs"] == 1 and metrics["selected_epoch"] == 1
-    # synthetic step IR=10: 18 minority / 180 majority training images per class, batch 100
+    # synthetic step IR=10 trains [18, 180] * 5 samples: 0.1 * 180 flipped per majority class
+    assert metrics["label_noise_flipped"] == [0, 18] * 5
+    assert sum(metrics["train_class_counts"]) == 990
+    # oversample: every class at the largest (noisy) count, batch 100
+    largest = max(metrics["train_class_counts"])
+    steps = math.ceil(10 * largest / 100)
+    assert (metrics["sampler"], metrics["batch_size"]) == ("oversample", 100)
+    assert metrics["steps_per_epoch"] == steps
     stats = metrics["batch_stats"]
-    assert stats["batches"] == 10  # ceil(990 / 100)
-    assert stats["mean_per_batch"] == pytest.approx([1.8, 18.0] * 5)
+    assert stats["batches"] == steps
+    assert stats["mean_per_batch"] == pytest.approx([largest / steps] * 10)
     assert metrics["full_test"]["class_counts"] == [50] * 10
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     assert config.loss.name == "wce" and config.trainer.max_epochs == 1
@@ -133,6 +142,7 @@ def test_a_failing_member_does_not_stop_the_sweep(run_cli: Runner, tmp_path: Pat
         ("dataset=imagenet", ["imagenet", "Available options", "fashion_mnist"]),
         ("model=vgg", ["vgg", "Available options", "fmnist_cnn"]),
         ("loss.gama=3", ["gama"]),
+        ("dataset.label_noise=2", ["dataset.label_noise=2", "accepted"]),
     ],
 )
 def test_bad_input_stops_with_one_message_and_touches_nothing(

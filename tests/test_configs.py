@@ -100,3 +100,29 @@ def test_wldam_reweights_from_four_fifths_of_the_schedule(
     cfg = compose_train_cfg("loss=wldam", f"trainer.max_epochs={max_epochs}")
     assert cfg.loss.drw_epoch == drw_epoch
     assert instantiate(cfg.loss, class_counts=[100, 10]).drw_epoch == drw_epoch
+
+
+@pytest.mark.parametrize("sampler", _options("sampler"))
+def test_every_sampler_config_serves_training_batches(
+    compose_train_cfg: Callable[..., DictConfig], sampler: str
+) -> None:
+    cfg = compose_train_cfg("dataset=synthetic", f"sampler={sampler}", "trainer.max_epochs=5")
+    datamodule = instantiate(cfg.dataset)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    summary = datamodule.summary()
+    assert summary["sampler"] == sampler
+    assert len(datamodule.train_batches(0)) == summary["steps_per_epoch"]
+    if sampler == "drs":  # the schedule length comes from the trainer: epoch floor(0.8 * 5)
+        assert summary["sampler_options"]["max_epochs"] == 5
+        assert datamodule.train_sampler(0).switch_epoch == 4
+
+
+def test_label_noise_experiment_sweeps_four_losses_and_four_noise_levels(
+    compose_train_cfg: Callable[..., DictConfig],
+) -> None:
+    cfg = compose_train_cfg("experiment=fmnist_label_noise")
+    assert (cfg.dataset.name, cfg.dataset.protocol, cfg.ir) == ("fashion_mnist", "step", 100)
+    params = cfg.hydra.sweeper.params
+    assert params["loss"] == "ce,wce,focal_alpha,pf"
+    assert params["dataset.label_noise"] == "0.0,0.1,0.2,0.4"

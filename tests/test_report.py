@@ -26,6 +26,7 @@ import yaml
 
 from imbloss.errors import ConfigError
 from imbloss.report import build_report, load_runs, select_on_validation
+from imbloss.report.paired import paired_tables
 from imbloss.report.render import to_latex, to_markdown
 from imbloss.report.tables import build_tables
 
@@ -60,6 +61,8 @@ def write_run(
     last_recall: Sequence[float] | None = None,
     last_val_gmean: float | None = None,
     missing_fraction: Sequence[float] | None = None,
+    sampler: dict[str, Any] | None = None,
+    label_noise: float | None = None,
 ) -> Path:
     """One run folder under ``root/name``; figures derive from ``recall`` as the contract says
     (the whole test split's from ``full_recall``, the last epoch's from ``last_recall``; both
@@ -92,6 +95,10 @@ def write_run(
         "ir": ir,
         "seed": seed,
     }
+    if sampler is not None:
+        config["sampler"] = sampler
+    if label_noise is not None:
+        config["dataset"]["label_noise"] = label_noise
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     if status == "failed":
         error = {"status": "failed", "error": "RuntimeError: boom", "traceback": "Traceback..."}
@@ -155,6 +162,11 @@ def write_run(
     }
     if f1_minority is not None:
         metrics["f1_minority"] = f1_minority
+    if sampler is not None:
+        metrics["sampler"] = sampler["name"]
+        metrics["sampler_options"] = {k: v for k, v in sampler.items() if k != "name"}
+    if label_noise is not None:
+        metrics["label_noise"] = label_noise
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     np.savez(
         run_dir / "predictions.npz",
@@ -423,6 +435,66 @@ def test_training_time_sums_each_tuning_and_averages_one_run(tmp_path: Path) -> 
     assert (pf["whole_s"], pf["mean"], pf["n"]) == (220.0, 220.0, 2)
     markdown = to_markdown(table)
     assert "105 (35) [n=6]" in markdown and "220 (220) [n=2]" in markdown
+
+
+def test_sampler_and_label_noise_are_setting_axes(tmp_path: Path) -> None:
+    samplers = {"none": {"name": "none"}, "cb": {"name": "class_balanced", "q": 0.5}}
+    for number, (key, noise, seed) in enumerate(
+        (k, n, s) for k in samplers for n in (0.0, 0.2) for s in (0, 1)
+    ):
+        recall = (0.1 + 0.2 * noise + 0.3 * (key == "cb") + 0.05 * seed, 0.9, 0.6, 0.8)
+        write_run(
+            tmp_path,
+            str(number),
+            sampler=samplers[key],
+            label_noise=noise,
+            seed=seed,
+            recall=recall,
+        )
+    write_run(tmp_path, "old", loss="ce")  # written before the axes existed: none, no noise
+    drs = {"name": "drs", "start": 0.8, "max_epochs": "${trainer.max_epochs}", "q": 0.0}
+    write_run(tmp_path, "pending", sampler=drs, status="unfinished")
+    runs = load_runs(tmp_path).set_index("run_dir")
+    assert runs.loc["old", ["sampler", "label_noise"]].tolist() == ["none", 0.0]
+    assert runs.loc["pending", "sampler"] == "drs(max_epochs=2, q=0, start=0.8)"
+    assert runs.loc["3", ["sampler", "label_noise"]].tolist() == ["none", 0.2]
+
+    table = _tables(tmp_path)["gmean_auc_synthetic_step"]
+    assert table.row_keys == ("sampler", "label_noise", "ir", "loss")
+    for key, noise in ((k, n) for k in samplers for n in (0.0, 0.2)):
+        sampler = "none" if key == "none" else "class_balanced(q=0.5)"
+        cell = _cell(table, sampler=sampler, label_noise=noise, loss="pf", metric="gmean")
+        expected = [
+            (0.1 + 0.2 * noise + 0.3 * (key == "cb") + 0.05 * s) * 0.9 * 0.6 * 0.8 for s in (0, 1)
+        ]
+        assert cell["n"] == 2
+        assert cell["mean"] == pytest.approx(statistics.mean(v**0.25 for v in expected))
+    drs_label = "drs(max_epochs=2, q=0, start=0.8)"
+    pending = _cell(table, sampler=drs_label, label_noise=0.0, loss="pf", metric="gmean")
+    assert (pending["n"], pending["n_unfinished"], pending["status"]) == (0, 1, "failed")
+    markdown = to_markdown(table)
+    assert "| Sampler" in markdown and "class_balanced(q=0.5)" in markdown
+
+
+def test_paired_comparison_is_per_sampler_and_label_noise(tmp_path: Path) -> None:
+    settings = [({"name": "none"}, 0.0), ({"name": "oversample"}, 0.0), ({"name": "none"}, 0.2)]
+    for number, (sampler, noise) in enumerate(settings):
+        for loss, first in (("pf", 0.5), ("ce", 0.1 + 0.2 * number)):
+            recall = (first, 0.9, 0.6, 0.8)
+            write_run(tmp_path, f"{loss}{number}", loss=loss, sampler=sampler, label_noise=noise,
+                      recall=recall)  # fmt: skip
+    runs = load_runs(tmp_path)
+    (table,) = paired_tables(select_on_validation(runs), "pf")
+    _, lines = table.body()
+    assert [line[0] for line in lines] == [
+        "IR=10",
+        "IR=10, label noise 0.2",
+        "IR=10, sampler oversample",
+    ]
+    # G-mean = (recall product) ** (1/4); CE's first recall 0.1 + 0.2 * setting, PF's 0.5
+    for line, number in zip(lines, (0, 2, 1), strict=True):
+        expected = 100 * (((0.1 + 0.2 * number) * 0.432) ** 0.25 - (0.5 * 0.432) ** 0.25)
+        assert line[2].startswith(f"{expected:+.2f}") and line[1] == "CE"
 
 
 def test_generic_table_lists_every_cell_once(tmp_path: Path) -> None:

@@ -108,6 +108,7 @@ def test_sweep_limit_cuts_every_hyperparameter(
 # (dataset, protocol, model class, optimizer, lr, batch size, epochs) per preset
 PRESETS = {
     "fmnist_step": ("fashion_mnist", "step", "FashionMNISTCNN", "Adam", 0.001, 500, 200),
+    "fmnist_label_noise": ("fashion_mnist", "step", "FashionMNISTCNN", "Adam", 0.001, 500, 200),
     "cifar10_step": ("cifar10", "step", "CifarResNet18", "Adam", 0.001, 500, 200),
     "cifar10_binary": ("cifar10", "binary", "SimpleCNN", "Adam", 0.001, 500, 200),
     "cifar100_binary": ("cifar100", "binary", "SimpleCNN", "Adam", 0.001, 500, 200),
@@ -139,6 +140,7 @@ def test_experiment_preset_carries_the_sources_settings(
     ("preset", "ir", "keys"),
     [
         ("fmnist_step", 100, {}),
+        ("fmnist_label_noise", 100, {"label_noise": 0.0}),
         ("cifar10_binary", None, {"minority_class": 1}),
         ("cifar100_binary", None, {"minority_class": 19}),
         ("cifar100_pairs", None, {"pair": "household", "minority_fraction": 0.2}),

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning
 import torch
 
-from imbloss.data.batches import ShuffleSampler, TensorBatches
+from imbloss.data.batches import EpochSampler, TensorBatches
+from imbloss.data.noise import check_label_noise, flip_majority_labels
 from imbloss.data.protocols import ProtocolSettings, apply_protocol, check_protocol
+from imbloss.data.samplers import build_sampler, check_sampler
 from imbloss.data.sampling import seeded_rng
 from imbloss.data.sources import check_source_options, fetch_source, load_source
 from imbloss.data.splits import check_val_fraction, stratified_split
@@ -31,13 +34,16 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     """Imbalanced train / validation / test splits of one dataset, served as tensor batches.
 
     `seed` is the subsampling seed (protocol and validation split), independent of the training
-    seed; the training batch order of every epoch is drawn from the training seed and the epoch
-    (`train_batches(seed)`; `train_dataloader()` uses `torch.initial_seed()`, which
-    `lightning.seed_everything` sets). Evaluation splits (`EVAL_SPLITS`): `val`, `test` (the
-    protocol's test split) and `full_test` (the whole official test split of the task's classes),
-    served in order by `eval_batches(split)`. After `prepare_data()` and `setup()`:
-    `num_classes`, `input_shape` (C, H, W), `class_names`, `minority_classes` and
-    `{train,val,test,full_test}_class_counts`.
+    seed; the training batches of every epoch are drawn by the configured sampler
+    (`imbloss.data.samplers`: `sampler={"name": ..., **options}`, default `none`) from the training
+    seed and the epoch (`train_batches(seed)`; `train_dataloader()` uses `torch.initial_seed()`,
+    which `lightning.seed_everything` sets). `label_noise` flips that fraction of every majority
+    class's training labels (`imbloss.data.noise`; validation and test untouched). Evaluation
+    splits (`EVAL_SPLITS`): `val`, `test` (the protocol's test split) and `full_test` (the whole
+    official test split of the task's classes), served in order by `eval_batches(split)`. After
+    `prepare_data()` and `setup()`: `num_classes`, `input_shape` (C, H, W), `class_names`,
+    `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
+    after the noise), `label_noise_flipped` (per class) and `steps_per_epoch`.
     """
 
     def __init__(
@@ -56,6 +62,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         pair: str | None = None,
         minority_fraction: float | None = None,
         augment: bool = False,
+        sampler: Mapping[str, Any] | None = None,
+        label_noise: float = 0.0,
         **source_options: Any,
     ) -> None:
         super().__init__()
@@ -68,6 +76,11 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             if int(value) < 1:
                 raise ConfigError(f"{key}={value} is out of range; accepted: an integer >= 1")
         check_val_fraction(val_fraction)
+        sampler_options = dict(sampler or {"name": "none"})
+        self.sampler_name = str(sampler_options.pop("name", "none"))
+        check_sampler(self.sampler_name, sampler_options)
+        self.sampler_options = sampler_options
+        self.label_noise = check_label_noise(label_noise)
         self.name = name
         self.data_dir = Path(data_dir)
         self.protocol = protocol
@@ -103,11 +116,15 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             task.train.targets, task.num_classes, self.val_fraction, seeded_rng(self.seed, "val")
         )
         train_positions = task.train.indices
+        train_targets, self.label_noise_flipped = flip_majority_labels(
+            task.train.targets[train_part],
+            task.num_classes,
+            task.minority_classes,
+            self.label_noise,
+            seeded_rng(self.seed, "label_noise"),
+        )
         self._splits = {
-            "train": (
-                source.train.images[train_positions[train_part]],
-                task.train.targets[train_part],
-            ),
+            "train": (source.train.images[train_positions[train_part]], train_targets),
             "val": (source.train.images[train_positions[val_part]], task.train.targets[val_part]),
             "test": (source.test.images[task.test.indices], task.test.targets),
             "full_test": (source.test.images[task.full_test.indices], task.full_test.targets),
@@ -125,6 +142,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
         self.full_test_class_counts: list[int] = counts["full_test"]
+        # builds the sampler once: a bad sampler value stops here, before any training
+        self.steps_per_epoch = math.ceil(self.train_sampler(0).num_samples / self.batch_size)
         log.info(
             "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s, whole test split %s",
             self.name,
@@ -138,7 +157,12 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         )
 
     def summary(self) -> dict[str, Any]:
-        """What the run used, for metrics.json: names, protocol, seed and exact class counts."""
+        """What the run used, for metrics.json: names, protocol, seed, exact class counts, the
+        sampler and its epoch length (``steps_per_epoch = ceil(num_samples / batch_size)``), and
+        the label noise (``label_noise_flipped`` only when ``label_noise > 0``)."""
+        noise = {"label_noise": self.label_noise}
+        if self.label_noise > 0:
+            noise["label_noise_flipped"] = self.label_noise_flipped
         return {
             "dataset": self.name,
             "protocol": self.protocol,
@@ -150,6 +174,11 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "train_class_counts": self.train_class_counts,
             "val_class_counts": self.val_class_counts,
             "test_class_counts": self.test_class_counts,
+            "sampler": self.sampler_name,
+            "sampler_options": self.sampler_options,
+            "steps_per_epoch": self.steps_per_epoch,
+            "batch_size": self.batch_size,
+            **noise,
         }
 
     # ------------------------------------------------------------------ batches
@@ -171,6 +200,15 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             self._splits[split] = (images, targets)
         return images, targets
 
+    def train_sampler(self, seed: int) -> EpochSampler:
+        """The configured sampler over the training split for training seed ``seed``."""
+        if self._splits is None:
+            raise RuntimeError("call setup() before asking for batches")
+        targets = self._splits["train"][1]
+        return build_sampler(
+            self.sampler_name, targets, self.num_classes, seed, **self.sampler_options
+        )
+
     def _shard(self) -> dict[str, int]:
         """This process's share of every batch under data-parallel training (see TensorBatches)."""
         trainer = self.trainer
@@ -179,9 +217,9 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         return {"rank": trainer.global_rank, "world_size": trainer.world_size}
 
     def train_batches(self, seed: int) -> TensorBatches:
-        """The training batches of a run with training seed ``seed`` (its own batch order)."""
+        """The training batches of a run with training seed ``seed`` (its sampler's order)."""
+        sampler = self.train_sampler(seed)
         images, targets = self._split_tensors("train")
-        sampler = ShuffleSampler(len(targets), seed)
         return TensorBatches(images, targets, self.batch_size, sampler, **self._shard())
 
     def train_dataloader(self) -> TensorBatches:

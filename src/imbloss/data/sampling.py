@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-STREAMS = {"train": 0, "test": 1, "val": 2}
+STREAMS = {"train": 0, "test": 1, "val": 2, "label_noise": 3}
 """One independent random stream per purpose, so that e.g. the train-only `exp` protocol draws the
 same training indices whatever happens to the test split."""
 

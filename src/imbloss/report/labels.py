@@ -105,3 +105,14 @@ def value_order(value: Any) -> tuple[int, float, str]:
         return (1, float(value), "")
     except (TypeError, ValueError):
         return (2, 0.0, str(value))
+
+
+def training_parts(sampler: Any, label_noise: Any) -> list[str]:
+    """``["sampler oversample", "label noise 0.2"]``: the training axes that are not the defaults
+    (sampler ``none``, no label noise); a missing value counts as the default."""
+    parts = []
+    if not is_missing(sampler) and sampler not in ("", "none"):
+        parts.append(f"sampler {sampler}")
+    if not is_missing(label_noise) and label_noise > 0:
+        parts.append(f"label noise {number_label(label_noise)}")
+    return parts

@@ -31,6 +31,7 @@ from imbloss.report.labels import (
     loss_label,
     loss_order,
     number_label,
+    training_parts,
     value_order,
     variant_label,
 )
@@ -38,7 +39,7 @@ from imbloss.report.runs import REPLICATE_COLUMNS, SETTING_COLUMNS, TEST_SETS, w
 
 DEFAULT_REFERENCE = "pf"
 FAMILY_KEYS = ("dataset", "protocol", "model")
-ROW_KEYS = ("variant", "minority_fraction", "ir")
+ROW_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
 TEST_SET_NAMES = {"test": "protocol test split", "full_test": "whole test split"}
 MIN_DECIDING_N = 3
 STAT_COLUMNS = ("n", "mean", "ci_low", "ci_high", "wins", "ties", "losses")
@@ -136,6 +137,7 @@ def _setting_label(dataset: str, protocol: str, row: Any) -> str:
     if not is_missing(row.minority_fraction):
         parts.append(f"fraction {number_label(row.minority_fraction)}")
     parts.append(ir_label(row.ir))
+    parts += training_parts(row.sampler, row.label_noise)
     return ", ".join(p for p in parts if p)
 
 

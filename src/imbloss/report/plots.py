@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from imbloss.intervals import t_interval
@@ -26,14 +27,23 @@ from imbloss.report.labels import (
     loss_label,
     loss_order,
     number_label,
+    training_parts,
     variant_label,
 )
 
 MAX_NAMED_CLASSES = 20
 # A sub-task: every setting key but the IR (the x axis of the G-mean plot).
-SUBTASK_KEYS = ("dataset", "protocol", "model", "variant", "minority_fraction")
+SUBTASK_KEYS = (
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "sampler",
+    "label_noise",
+)
 FAMILY_KEYS = ("dataset", "protocol", "model")
-PANEL_KEYS = ("variant", "minority_fraction", "ir")
+PANEL_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
 # per test set: the runs frame's G-mean column, legend label, marker, x offset
 TEST_SET_STYLES = (
     ("gmean", "protocol test split", "o", -0.12),
@@ -48,6 +58,10 @@ def _file_stem(setting: pd.Series) -> str:
         parts.append(f"f{number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(f"ir{ir_value_label(setting['ir'])}")
+    parts += [
+        part.replace(" ", "")
+        for part in training_parts(setting.get("sampler"), setting.get("label_noise"))
+    ]
     text = "_".join(str(p) for p in parts if str(p) != "")
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
@@ -63,6 +77,7 @@ def _describe(setting: pd.Series) -> str:
         parts.append(f"minority fraction {number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(ir_label(setting["ir"]))
+    parts += training_parts(setting.get("sampler"), setting.get("label_noise"))
     return ", ".join(p for p in parts if p)
 
 
@@ -93,6 +108,7 @@ def _panel_title(panel: pd.Series, dataset: str, protocol: str) -> str:
     if not is_missing(panel["minority_fraction"]):
         parts.append(f"fraction {number_label(panel['minority_fraction'])}")
     parts.append(ir_label(panel["ir"]))
+    parts += training_parts(panel["sampler"], panel["label_noise"])
     return ", ".join(p for p in parts if p)
 
 
@@ -141,34 +157,51 @@ def _mean_lists(values: pd.Series) -> np.ndarray | None:
     return np.mean(np.stack(arrays), axis=0)
 
 
+def _per_class_bars(
+    group: pd.DataFrame, values: dict[str, np.ndarray]
+) -> tuple[Figure, Axes] | None:
+    """Bars grouped by class, one per loss (``values`` in [0, 1], drawn in %), minority classes
+    marked '*'; None when no loss has values or their class counts differ."""
+    if not values or len({len(v) for v in values.values()}) > 1:
+        return None
+    num_classes = len(next(iter(values.values())))
+    minority = set(group["minority_classes"].iloc[0])
+    names = _class_names(group["class_names"].iloc[0], num_classes)
+    numbered = names == [str(c) for c in range(num_classes)]
+    width = 0.8 / len(values)
+    figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(values))), 4))
+    axes = figure.add_subplot()
+    positions = np.arange(num_classes)
+    for i, (loss, value) in enumerate(values.items()):
+        axes.bar(positions + i * width, 100 * value, width, label=loss_label(loss))
+    axes.set_xticks(positions + width * (len(values) - 1) / 2)
+    axes.set_xticklabels(
+        [f"{name}*" if c in minority else name for c, name in enumerate(names)],
+        fontsize=7,
+        rotation=0 if numbered else 45,
+        ha="center" if numbered else "right",
+    )
+    axes.set_xlabel("class (* = minority)")
+    return figure, axes
+
+
+def _per_loss_means(group: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    """For each loss of ``group`` whose runs' lists in ``column`` match in length, their
+    element-wise mean."""
+    means = {loss: _mean_lists(group.loc[group["loss"] == loss, column]) for loss in _losses(group)}
+    return {loss: mean for loss, mean in means.items() if mean is not None}
+
+
 def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Fraction of training batches without any sample of each class (mean over seeds), one bar
     per loss; minority classes '*'. One figure per setting whose runs recorded batch_stats."""
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
-        fractions = {loss: _mean_lists(group.loc[group["loss"] == loss, "missing_fraction"])
-                     for loss in _losses(group)}  # fmt: skip
-        fractions = {loss: f for loss, f in fractions.items() if f is not None}
-        if not fractions or len({len(f) for f in fractions.values()}) > 1:
+        bars = _per_class_bars(group, _per_loss_means(group, "missing_fraction"))
+        if bars is None:
             continue
-        num_classes = len(next(iter(fractions.values())))
-        minority = set(group["minority_classes"].iloc[0])
-        names = _class_names(group["class_names"].iloc[0], num_classes)
-        width = 0.8 / len(fractions)
-        figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(fractions))), 4))
-        axes = figure.add_subplot()
-        positions = np.arange(num_classes)
-        for i, (loss, fraction) in enumerate(fractions.items()):
-            axes.bar(positions + i * width, 100 * fraction, width, label=loss_label(loss))
-        axes.set_xticks(positions + width * (len(fractions) - 1) / 2)
-        axes.set_xticklabels(
-            [f"{name}*" if c in minority else name for c, name in enumerate(names)],
-            fontsize=7,
-            rotation=45,
-            ha="right",
-        )
+        figure, axes = bars
         any_missing = 100 * group["batches_missing_any"].mean()
-        axes.set_xlabel("class (* = minority)")
         axes.set_ylabel("training batches without the class (%)")
         axes.set_ylim(0, 105)
         axes.set_title(
@@ -180,7 +213,8 @@ def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Test G-mean (%) against IR, one line per loss (mean ± std over seeds), log-scale IR.
+    """Test G-mean (%) against IR, one line per loss (mean over seeds with 95 % t-interval
+    bars), log-scale IR.
 
     One figure per sub-task that was run at two IRs or more.
     """
@@ -192,11 +226,13 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         figure = Figure(figsize=(6, 4))
         axes = figure.add_subplot()
         for loss in _losses(numeric):
-            stats = numeric[numeric["loss"] == loss].groupby("ir")["gmean"].agg(["mean", "std"])
+            per_ir = numeric[numeric["loss"] == loss].groupby("ir")["gmean"]
+            irs = sorted(per_ir.groups)
+            stats = [_mean_and_error(per_ir.get_group(ir)) for ir in irs]
             axes.errorbar(
-                stats.index,
-                100 * stats["mean"],
-                yerr=100 * stats["std"].fillna(0),
+                irs,
+                [100 * mean for mean, _ in stats],
+                yerr=[100 * error for _, error in stats],
                 marker="o",
                 capsize=3,
                 label=loss_label(loss),
@@ -206,20 +242,12 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.minorticks_off()
         axes.set_xticks(irs, [number_label(ir) for ir in irs])
         axes.set_xlabel("imbalance ratio (IR)")
-        axes.set_ylabel("test G-mean (%)")
+        axes.set_ylabel("test G-mean (%), mean ± 95 % t interval")
         axes.set_title(_describe(setting), fontsize=9)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
         written.append(_save(figure, out_dir / f"gmean_vs_ir_{_file_stem(setting)}.png"))
     return written
-
-
-def _mean_recall(runs: pd.DataFrame) -> np.ndarray | None:
-    """Mean per-class recall over the runs, or None if they do not all list the same classes."""
-    recalls = [np.asarray(r, dtype=float) for r in runs["per_class_recall"]]
-    if not recalls or len({r.shape for r in recalls}) > 1 or recalls[0].size == 0:
-        return None
-    return np.mean(np.stack(recalls), axis=0)
 
 
 def _class_names(names: list[str], num_classes: int) -> list[str]:
@@ -233,28 +261,11 @@ def plot_class_recall(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per-class test recall (%), bars grouped by class, one bar per loss; minority classes '*'."""
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
-        recalls = {loss: _mean_recall(group[group["loss"] == loss]) for loss in _losses(group)}
-        recalls = {loss: recall for loss, recall in recalls.items() if recall is not None}
-        if not recalls or len({len(r) for r in recalls.values()}) > 1:
+        recalls = _per_loss_means(group, "per_class_recall")
+        bars = _per_class_bars(group, recalls)
+        if bars is None:
             continue
-        num_classes = len(next(iter(recalls.values())))
-        minority = set(group["minority_classes"].iloc[0])
-        names = _class_names(group["class_names"].iloc[0], num_classes)
-        numbered = names == [str(c) for c in range(num_classes)]
-        width = 0.8 / len(recalls)
-        figure = Figure(figsize=(min(30.0, max(6.0, 0.18 * num_classes * len(recalls))), 4))
-        axes = figure.add_subplot()
-        positions = np.arange(num_classes)
-        for i, (loss, recall) in enumerate(recalls.items()):
-            axes.bar(positions + i * width, 100 * recall, width, label=loss_label(loss))
-        axes.set_xticks(positions + width * (len(recalls) - 1) / 2)
-        axes.set_xticklabels(
-            [f"{name}*" if c in minority else name for c, name in enumerate(names)],
-            fontsize=7,
-            rotation=0 if numbered else 45,
-            ha="center" if numbered else "right",
-        )
-        axes.set_xlabel("class (* = minority)")
+        figure, axes = bars
         axes.set_ylabel("test recall (%)")
         axes.set_ylim(0, 118)  # head room for the legend above the bars
         axes.set_yticks(range(0, 101, 20))

@@ -20,10 +20,11 @@ from tabulate import tabulate
 from imbloss.report.cells import count_note, format_seconds
 from imbloss.report.labels import is_missing
 from imbloss.report.paired import PairedTable, paired_markdown
+from imbloss.report.runs import SETTING_COLUMNS
 from imbloss.report.tables import Table
 
 FORMATS = ("md", "csv", "tex")
-_CSV_KEYS = ("loss", "dataset", "protocol", "model", "variant", "minority_fraction", "ir", "metric")
+_CSV_KEYS = ("loss", *SETTING_COLUMNS, "metric")
 _CSV_STATS = (
     "mean",
     "std",

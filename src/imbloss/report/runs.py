@@ -43,8 +43,18 @@ TEST_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "maj
 FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_recall"))
 # The test figures, the validation figures the selection uses, and the fit time.
 METRIC_COLUMNS = (*TEST_FIGURES, "val_gmean", "val_auc", "fit_time_s")
-# What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds).
-SETTING_COLUMNS = ("dataset", "protocol", "model", "variant", "minority_fraction", "ir")
+# What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds). The
+# training sampler and the label noise are setting axes too (runs without them: none, 0).
+SETTING_COLUMNS = (
+    "dataset",
+    "protocol",
+    "model",
+    "variant",
+    "minority_fraction",
+    "ir",
+    "sampler",
+    "label_noise",
+)
 REPLICATE_COLUMNS = ("seed", "data_seed")
 RUN_COLUMNS = (
     "run_dir",
@@ -156,6 +166,22 @@ def _variant(config: Mapping[str, Any], protocol: str) -> str:
     return ""
 
 
+def _sampler(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    """The sampler with its options: ``none``, ``oversample``, ``class_balanced(q=0.5)``."""
+    if "sampler" in metrics:
+        name, options = metrics["sampler"], dict(metrics.get("sampler_options") or {})
+    else:
+        name = config_value(config, "sampler.name", "none")
+        keys = (config_value(config, "sampler", {}) or {}).keys() - {"name"}
+        options = {k: config_value(config, f"sampler.{k}") for k in keys}
+    if not options:
+        return str(name)
+    listed = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(options.items())
+    )
+    return f"{name}({listed})"
+
+
 def _training_ir(metrics: Mapping[str, Any]) -> float:
     """Largest over smallest training class count: the imbalance the run actually trained on."""
     counts = [c for c in metrics.get("train_class_counts") or [] if c]
@@ -205,6 +231,10 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         "minority_fraction": _number(minority_fraction if protocol == "superclass_pair" else None),
         "ir": _number(metrics["ir"] if "ir" in metrics else config_value(config, "ir")),
         "seed": _number(metrics["seed"] if "seed" in metrics else config_value(config, "seed")),
+        "sampler": _sampler(config, metrics),
+        "label_noise": _number(
+            metrics.get("label_noise", config_value(config, "dataset.label_noise", 0.0))
+        ),
         "data_seed": _number(metrics.get("data_seed", config_value(config, "dataset.seed"))),
         "hparams": _loss_hparams(config, metrics),
         "epochs": _number(metrics.get("epochs", config_value(config, "trainer.max_epochs"))),
@@ -244,7 +274,7 @@ def load_runs(
     root = Path(root)
     records = list(_records(root, exclude, figures))
     frame = pd.DataFrame.from_records(records, columns=list(RUN_COLUMNS))
-    numeric = (*METRIC_COLUMNS, *FULL_COLUMNS[:-1], "ir", "seed", "selected_epoch")
+    numeric = (*METRIC_COLUMNS, *FULL_COLUMNS[:-1], "ir", "seed", "selected_epoch", "label_noise")
     return frame.astype({name: "float64" for name in numeric})
 
 

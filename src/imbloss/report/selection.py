@@ -2,7 +2,8 @@
 
 The first source tunes each loss's hyperparameters on a grid (Du et al. 2021, Sec. IV-B/C) and
 reports the best point. Here "best" is decided on the validation split only: within a tuning
-group — same loss, same setting (dataset, protocol, model, sub-task, minority fraction, IR), same
+group — same loss, same setting (dataset, protocol, model, sub-task, minority fraction, IR,
+sampler, label noise), same
 training and subsampling seeds — the run with the highest ``val_gmean`` is selected (ties: higher
 ``val_auc``, then the first run folder). The test figures never take part in the choice. A group
 of one run (a parameter-free loss, or a single point) selects that run.

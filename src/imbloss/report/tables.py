@@ -34,7 +34,10 @@ from imbloss.report.labels import (
 from imbloss.report.runs import SETTING_COLUMNS, with_test_set
 
 FAMILY_KEYS = ("dataset", "protocol", "model")
-NUMERIC_KEYS = ("ir", "minority_fraction")
+NUMERIC_KEYS = ("ir", "minority_fraction", "label_noise")
+# Setting axes shown as leading row groups of the source-shaped tables when they vary.
+TRAINING_AXES = ("sampler", "label_noise")
+AXIS_HEADERS = {"sampler": "Sampler", "label_noise": "Label noise"}
 GENERIC_METRICS = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 SELECTION_NOTE = (
     "Test figures of the run selected on validation G-mean in each tuning (loss x setting x seed); "
@@ -170,6 +173,11 @@ def _family_cells(
     )
 
 
+def _varying_axes(cells: pd.DataFrame) -> tuple[str, ...]:
+    """The training axes (sampler, label noise) with more than one value among ``cells``."""
+    return tuple(axis for axis in TRAINING_AXES if cells[axis].nunique(dropna=False) > 1)
+
+
 def _title(shape: str, family: Sequence[str], description: str) -> str:
     dataset, protocol, model = family
     source = SOURCE_TABLES.get((protocol, dataset, shape))
@@ -182,17 +190,18 @@ def binary_table(selected: pd.DataFrame, runs: pd.DataFrame, family: Sequence[st
     dataset, protocol, _ = family
     cells = _family_cells(selected, runs, ("gmean", "auc"), family)
     several_irs = cells["ir"].nunique(dropna=False) > 1
+    axes = _varying_axes(cells)
     return Table(
         name=f"gmean_auc_{dataset}_{protocol}{_family_suffix(runs, *family)}",
         title=_title("gmean_auc", family, "G-mean and AUC (%) on binary tasks"),
         caption=f"Columns: the minority class (label 1) against all others. {SELECTION_NOTE} "
         "Best per column in bold.",
         cells=cells,
-        row_keys=("loss",),
+        row_keys=(*axes, "loss"),
         col_keys=("variant", "ir", "metric") if several_irs else ("variant", "metric"),
-        headers={"loss": "Method"},
+        headers={**AXIS_HEADERS, "loss": "Method"},
         number=PERCENT,
-        best_within=("variant", "ir", "metric"),
+        best_within=(*axes, "variant", "ir", "metric"),
         labels={
             "loss": loss_label,
             "variant": lambda v: variant_label(dataset, protocol, v),
@@ -213,16 +222,17 @@ def ir_table(
     """Tables IV/V (G-mean, AUC) and VI (minority, majority accuracy): rows grouped by IR, in %."""
     dataset, protocol, _ = family
     cells = _family_cells(selected, runs, tuple(metric_names), family)
+    axes = _varying_axes(cells)
     return Table(
         name=f"{shape}_{dataset}_{protocol}{_family_suffix(runs, *family)}",
         title=_title(shape, family, description),
         caption=f"{SELECTION_NOTE} Best per IR and column in bold.",
         cells=cells,
-        row_keys=("ir", "loss"),
+        row_keys=(*axes, "ir", "loss"),
         col_keys=("metric",),
-        headers={"ir": dataset_label(dataset), "loss": "Method"},
+        headers={**AXIS_HEADERS, "ir": dataset_label(dataset), "loss": "Method"},
         number=PERCENT,
-        best_within=("ir", "metric"),
+        best_within=(*axes, "ir", "metric"),
         labels={"loss": loss_label, "ir": ir_label},
         metric_names=metric_names,
     )
@@ -232,17 +242,18 @@ def pair_table(selected: pd.DataFrame, runs: pd.DataFrame, family: Sequence[str]
     """The second source's Table 1: rows = pair x minority fraction, F1 and ROC-AUC per loss."""
     dataset, protocol, _ = family
     cells = _family_cells(selected, runs, ("f1_minority", "auc"), family)
+    axes = _varying_axes(cells)
     return Table(
         name=f"f1_auc_{dataset}_{protocol}{_family_suffix(runs, *family)}",
         title=_title("f1_auc", family, "F1 and ROC-AUC on class pairs"),
         caption="F-1 Score is the F1 of label 1 (the minority), as the second source reports; "
         f"fractions, 4 decimals. {SELECTION_NOTE} Best loss per row and metric in bold.",
         cells=cells,
-        row_keys=("variant", "minority_fraction"),
+        row_keys=(*axes, "variant", "minority_fraction"),
         col_keys=("metric", "loss"),
-        headers={"variant": "Dataset", "minority_fraction": "Imb. level"},
+        headers={**AXIS_HEADERS, "variant": "Dataset", "minority_fraction": "Imb. level"},
         number=FRACTION,
-        best_within=("variant", "minority_fraction", "metric"),
+        best_within=(*axes, "variant", "minority_fraction", "metric"),
         labels={"loss": loss_label, "variant": lambda v: variant_label(dataset, protocol, v)},
         metric_names={"f1_minority": "F-1 Score", "auc": "ROC-AUC"},
     )
@@ -293,6 +304,7 @@ def generic_table(selected: pd.DataFrame, runs: pd.DataFrame) -> Table:
             "variant": "Sub-task",
             "minority_fraction": "Minority fraction",
             "ir": "IR",
+            **AXIS_HEADERS,
             "loss": "Method",
         },
         number=PERCENT,

@@ -1,0 +1,1 @@
+"""Analyses of the losses themselves, outside training (``python -m imbloss.analysis``)."""
