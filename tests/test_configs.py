@@ -10,6 +10,7 @@ from lightning import LightningDataModule, Trainer
 from omegaconf import DictConfig
 
 from imbloss.losses import available_losses
+from imbloss.pipeline import _loss_hparams
 
 from conftest import CONF_DIR
 
@@ -100,6 +101,7 @@ def test_wldam_reweights_from_four_fifths_of_the_schedule(
     cfg = compose_train_cfg("loss=wldam", f"trainer.max_epochs={max_epochs}")
     assert cfg.loss.drw_epoch == drw_epoch
     assert instantiate(cfg.loss, class_counts=[100, 10]).drw_epoch == drw_epoch
+    assert _loss_hparams(cfg.loss)["drw_epoch"] == drw_epoch  # metrics.json's hparams, resolved
 
 
 @pytest.mark.parametrize("sampler", _options("sampler"))

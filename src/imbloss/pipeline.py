@@ -55,7 +55,7 @@ def _sweep_group() -> str | None:
 def _loss_hparams(loss_cfg: DictConfig) -> dict[str, Any]:
     return {
         k: v
-        for k, v in OmegaConf.to_container(loss_cfg).items()
+        for k, v in OmegaConf.to_container(loss_cfg, resolve=True).items()
         if not k.startswith("_") and k != "name"
     }
 
