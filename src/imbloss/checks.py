@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from omegaconf import DictConfig
 
 from imbloss.errors import ConfigError
+
+
+def checked_number(
+    key: str,
+    value: object,
+    *,
+    accepted: str,
+    valid: Callable[[float], bool],
+    problem: str = "is invalid",
+) -> float:
+    """``value`` as a float if it is a finite real number (not a bool) satisfying ``valid``;
+    otherwise a ConfigError ``"<key>=<value!r> <problem>; accepted: <accepted>"``."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and valid(float(value))):
+        raise ConfigError(f"{key}={value!r} {problem}; accepted: {accepted}")
+    return float(value)
 
 
 def check_max_epochs(value: object) -> int:

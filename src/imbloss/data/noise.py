@@ -9,24 +9,24 @@ them; validation and test labels are never touched.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from imbloss.checks import checked_number
 from imbloss.data.sampling import class_indices, round_half_up
-from imbloss.errors import ConfigError
 
 
 def check_label_noise(fraction: object) -> float:
     """``fraction`` as a float in [0, 1]; ConfigError naming the value otherwise."""
-    is_number = isinstance(fraction, int | float) and not isinstance(fraction, bool)
-    if not (is_number and math.isfinite(fraction) and 0 <= fraction <= 1):
-        raise ConfigError(
-            f"dataset.label_noise={fraction!r} is out of range; accepted: a number in [0, 1]"
-        )
-    return float(fraction)
+    return checked_number(
+        "dataset.label_noise",
+        fraction,
+        accepted="a number in [0, 1]",
+        valid=lambda v: 0 <= v <= 1,
+        problem="is out of range",
+    )
 
 
 def flip_majority_labels(

@@ -21,12 +21,12 @@ classes present (``N_j > 0``):
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
+from imbloss.checks import checked_number
 from imbloss.data.batches import EpochSampler, ShuffleSampler, epoch_generator
 from imbloss.errors import ConfigError
 from imbloss.registry import Registry
@@ -74,15 +74,6 @@ def build_sampler(
     """The sampler ``name`` over a training split with labels ``targets`` and training ``seed``."""
     check_sampler(name, options)
     return _SAMPLERS.get(name)(targets.cpu(), num_classes, seed, **options)
-
-
-def _checked_number(
-    name: str, value: object, accepted: str, valid: Callable[[float], bool]
-) -> float:
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not (is_number and math.isfinite(value) and valid(float(value))):
-        raise ConfigError(f"sampler.{name}={value!r} is invalid; accepted: {accepted}")
-    return float(value)
 
 
 class ClassSampler(EpochSampler):
@@ -155,7 +146,7 @@ class ClassBalancedSampler(ClassSampler):
 
     def __init__(self, targets: torch.Tensor, num_classes: int, seed: int, q: float = 0.0) -> None:
         super().__init__(targets, num_classes, seed)
-        self.q = _checked_number("q", q, "a number >= 0", lambda v: v >= 0)
+        self.q = checked_number("sampler.q", q, accepted="a number >= 0", valid=lambda v: v >= 0)
         self.num_samples = len(targets)
         weights = torch.where(self.counts > 0, self.counts.double().pow(self.q), 0.0)
         self.class_probs = weights / weights.sum()
@@ -183,9 +174,13 @@ class DeferredResampler(EpochSampler):
         max_epochs: int = 200,
         q: float = 0.0,
     ) -> None:
-        start = _checked_number("start", start, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        start = checked_number(
+            "sampler.start", start, accepted="a number in [0, 1]", valid=lambda v: 0 <= v <= 1
+        )
         max_epochs = int(
-            _checked_number("max_epochs", max_epochs, "an integer >= 1", lambda v: v >= 1)
+            checked_number(
+                "sampler.max_epochs", max_epochs, accepted="an integer >= 1", valid=lambda v: v >= 1
+            )
         )
         self.switch_epoch = epoch_at(start, max_epochs)
         self.before = ShuffleSampler(len(targets), seed)

@@ -9,24 +9,20 @@ recomputed from the counts and hyperparameters).
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from imbloss.errors import ConfigError
+from imbloss.checks import checked_number
 
 
 def checked_hparam(
     name: str, value: object, *, accepted: str, valid: Callable[[float], bool]
 ) -> float:
     """``value`` as a float if it is a finite real number satisfying ``valid``; else ConfigError."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (is_number and math.isfinite(value) and valid(float(value))):
-        raise ConfigError(f"loss hyperparameter {name}={value!r} is invalid; accepted: {accepted}")
-    return float(value)
+    return checked_number(f"loss hyperparameter {name}", value, accepted=accepted, valid=valid)
 
 
 class ClassCountLoss(nn.Module, ABC):
