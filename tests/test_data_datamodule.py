@@ -16,6 +16,7 @@ from imbloss.data.transforms import channel_stats
 from imbloss.errors import ConfigError
 
 from helpers.cifar import write_fake_cifar10, write_fake_cifar100
+from helpers.trainers import quiet_trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -158,13 +159,8 @@ class _RecordingModule(lightning.LightningModule):
 def test_lightning_trainer_runs_on_the_datamodule(tmp_path):
     datamodule = _synthetic(tmp_path)
     module = _RecordingModule(64, datamodule.num_classes)
-    trainer = lightning.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
         default_root_dir=tmp_path,
     )
     trainer.fit(module, datamodule=datamodule)
@@ -178,12 +174,8 @@ def test_lightning_trainer_runs_on_the_datamodule(tmp_path):
 
 def test_lightning_sets_the_epoch_of_the_training_batch_order(tmp_path):
     datamodule = _synthetic(tmp_path)
-    trainer = lightning.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         limit_val_batches=0,
         default_root_dir=tmp_path,
     )

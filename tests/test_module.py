@@ -1,6 +1,5 @@
 """The LightningModule: the loss's epoch hook, and no NaN reaching the optimiser."""
 
-import lightning as L
 import pytest
 import torch
 from torch import nn
@@ -8,6 +7,8 @@ from torch import nn
 from imbloss.data import ImbalancedDataModule
 from imbloss.losses import build_loss
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
+
+from helpers.trainers import quiet_trainer
 
 
 class RecordingLoss(nn.Module):
@@ -56,14 +57,9 @@ def _setup(loss_fn: nn.Module, tmp_path) -> tuple[ImbalancedClassifier, Imbalanc
 
 def _fit(loss_fn: nn.Module, tmp_path, epochs: int) -> ImbalancedClassifier:
     module, datamodule = _setup(loss_fn, tmp_path)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         default_root_dir=tmp_path,
-        num_sanity_val_steps=0,
     )
     trainer.fit(module, datamodule=datamodule)
     return module
@@ -91,24 +87,14 @@ def test_non_finite_loss_ends_the_fit_at_the_end_of_its_epoch(tmp_path) -> None:
 
 def test_non_finite_loss_never_updates_the_weights(tmp_path) -> None:
     module, datamodule = _setup(NaNFromCall(first_nan=3), tmp_path)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
         limit_val_batches=0,
     )
     trainer.fit(module, datamodule=datamodule)
     after_two_steps = [p.detach().clone() for p in module.parameters()]
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
     )
     with pytest.raises(NonFiniteLossError, match="at epoch 0, batch 0"):
         trainer.fit(module, datamodule=datamodule)
