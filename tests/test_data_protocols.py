@@ -7,11 +7,14 @@ fine class with the real superclass mapping) and 1×1×1 images.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from imbloss.data.protocols import (
     ProtocolSettings,
+    Selection,
     apply_protocol,
     available_protocols,
     exp_profile,
@@ -248,3 +251,34 @@ def test_superclass_pair_needs_cifar100_labels():
     settings = ProtocolSettings(ir=None, pair="tree_1", minority_fraction=0.1)
     with pytest.raises(ConfigError, match=r"maple_tree, oak_tree.*accepted dataset: cifar100"):
         apply_protocol("superclass_pair", CIFAR10, settings)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "source", "settings"),
+    [
+        ("none", CIFAR10, {"ir": None}),
+        ("step", FASHION_MNIST, {"ir": 100}),
+        ("exp", CIFAR10, {"ir": 10}),
+        ("binary", CIFAR10, {"ir": 50, "minority_class": 3}),
+        ("superclass_pair", CIFAR100, {"ir": None, "pair": "tree_1", "minority_fraction": 0.1}),
+    ],
+)
+def test_the_protocol_test_split_sits_inside_the_whole_one(protocol, source, settings):
+    task = apply_protocol(protocol, source, ProtocolSettings(seed=2, **settings))
+    positions = task.test_positions_in_full_test()
+    assert len(positions) == len(task.test.indices)
+    assert torch.equal(task.full_test.indices[positions], task.test.indices)
+    assert torch.equal(task.full_test.targets[positions], task.test.targets)
+
+
+def test_a_test_split_outside_the_whole_one_is_refused():
+    task = apply_protocol("step", FASHION_MNIST, ProtocolSettings(ir=100))
+    kept = task.full_test.indices[task.full_test.targets == 1]  # class 1 only
+    narrowed = dataclasses.replace(task, full_test=Selection(kept, torch.ones_like(kept)))
+    with pytest.raises(ValueError, match="not a subset"):
+        narrowed.test_positions_in_full_test()
+    relabelled = dataclasses.replace(
+        task, full_test=Selection(task.full_test.indices, 1 - task.full_test.targets.clamp(0, 1))
+    )
+    with pytest.raises(ValueError, match="labels differ"):
+        relabelled.test_positions_in_full_test()

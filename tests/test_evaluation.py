@@ -110,17 +110,14 @@ def test_zero_recall_on_the_protocol_test_but_not_on_the_whole_one() -> None:
     test_probs = torch.tensor([[0.2, 0.8], [0.4, 0.6], [0.1, 0.9], [0.3, 0.7], [0.6, 0.4]])
     full_target = torch.cat([test_target, torch.tensor([0, 0])])
     full_probs = torch.cat([test_probs, torch.tensor([[0.9, 0.1], [0.7, 0.3]])])
-    predictions = {
-        "val": (test_target, test_probs),
-        "test": (test_target, test_probs),
-        "full_test": (full_target, full_probs),
-    }
+    predictions = {"test": (test_target, test_probs), "full_test": (full_target, full_probs)}
     datamodule = SimpleNamespace(minority_classes=[0], full_test_class_counts=[4, 3])
     bootstraps = {
         "test": StratifiedBootstrap(test_target, seed=0),
         "full_test": StratifiedBootstrap(full_target, seed=0),
     }
-    figures = weight_set_figures(predictions, datamodule, bootstraps)
+    val = {"gmean": 0.25, "auc": 0.5}
+    figures = weight_set_figures(predictions, val, datamodule, bootstraps)
     assert figures["gmean"] == 0.0 and figures["per_class_recall"] == [0.0, pytest.approx(2 / 3)]
     assert figures["gmean_ci95"] == [0.0, 0.0]  # no resample can find a right class-0 answer
     full = figures["full_test"]
@@ -132,4 +129,98 @@ def test_zero_recall_on_the_protocol_test_but_not_on_the_whole_one() -> None:
     positives, negatives = [0.9, 0.7, 0.4], [0.8, 0.6, 0.1, 0.3]
     wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
     assert wins == 9 and full["auc"] == pytest.approx(9 / 12)
-    assert figures["val_gmean"] == 0.0
+    assert (figures["val_gmean"], figures["val_auc"]) == (0.25, 0.5)
+
+
+def _recorded_splits(datamodule: ImbalancedDataModule, monkeypatch) -> list[str]:
+    """The evaluation splits the post-fit stage asks the data module for, in order."""
+    requested: list[str] = []
+    original = datamodule.eval_batches
+
+    def recording(split: str):
+        requested.append(split)
+        return original(split)
+
+    monkeypatch.setattr(datamodule, "eval_batches", recording)
+    return requested
+
+
+def _linear_net(datamodule: ImbalancedDataModule) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(datamodule.input_shape)), 10))
+
+
+def test_one_pass_over_the_whole_test_split_serves_both_test_sets(tmp_path, monkeypatch):
+    datamodule = _datamodule(tmp_path)
+    requested = _recorded_splits(datamodule, monkeypatch)
+    fit = FitResult(
+        selected_state=_centroid_state(datamodule, 0.0),
+        last_state=_centroid_state(datamodule, 0.5),
+        selected_epoch=2,
+        epochs=4,
+        fit_time_s=1.0,
+        val_figures={"selected": {"gmean": 0.125, "auc": 0.25}, "last": {"gmean": 0.5, "auc": 1}},
+    )
+    metrics = evaluate_member(_linear_net(datamodule), datamodule, fit, {}, tmp_path, seed=0)
+    assert requested == ["full_test", "full_test"]  # the fit's validation figures are kept
+    assert (metrics["val_gmean"], metrics["val_auc"]) == (0.125, 0.25)
+    assert (metrics["last"]["val_gmean"], metrics["last"]["val_auc"]) == (0.5, 1)
+    arrays = np.load(RunFolder(tmp_path).predictions)
+    positions = datamodule.test_in_full_test.numpy()
+    for weights in ("selected", "last"):
+        test_target, test_probs = PREDICTION_KEYS[(weights, "test")]
+        full_target, full_probs = PREDICTION_KEYS[(weights, "full_test")]
+        assert np.array_equal(arrays[test_target], arrays[full_target][positions])
+        assert np.array_equal(arrays[test_probs], arrays[full_probs][positions])
+        assert np.array_equal(arrays[test_target], datamodule._splits["test"][1].numpy())
+    assert metrics["evaluation_time_s"] > 0
+
+
+def test_validation_figures_the_fit_did_not_measure_are_measured(tmp_path, monkeypatch):
+    datamodule = _datamodule(tmp_path)
+    requested = _recorded_splits(datamodule, monkeypatch)
+    last_state = _centroid_state(datamodule, 0.5)
+    fit = FitResult(
+        selected_state=_centroid_state(datamodule, 0.0),
+        last_state=last_state,
+        selected_epoch=2,
+        epochs=4,
+        fit_time_s=1.0,
+        val_figures={"selected": {"gmean": 0.125, "auc": 0.25}},
+    )
+    metrics = evaluate_member(_linear_net(datamodule), datamodule, fit, {}, tmp_path, seed=0)
+    assert requested == ["full_test", "val", "full_test"]  # the last weights' validation only
+    net = _linear_net(datamodule)
+    net.load_state_dict(last_state)
+    images, target = datamodule.transform_batch(datamodule._splits["val"], training=False)
+    with torch.no_grad():
+        predicted = net(images).argmax(1)
+    assert metrics["last"]["val_gmean"] == pytest.approx(
+        geometric_mean_score(target.numpy(), predicted.numpy()), abs=1e-6
+    )
+    assert metrics["val_gmean"] == 0.125
+
+
+def test_selected_weights_that_are_the_last_ones_are_judged_once(tmp_path, monkeypatch):
+    datamodule = _datamodule(tmp_path)
+    requested = _recorded_splits(datamodule, monkeypatch)
+    state = _centroid_state(datamodule, 0.3)
+    fit = FitResult(
+        selected_state=state,
+        last_state={k: v.clone() for k, v in state.items()},
+        selected_epoch=4,
+        epochs=4,
+        fit_time_s=1.0,
+    )
+    metrics = evaluate_member(_linear_net(datamodule), datamodule, fit, {}, tmp_path, seed=3)
+    assert requested == ["full_test", "val"]
+    selected = {k: v for k, v in metrics.items() if k in metrics["last"]}
+    assert metrics["last"] == selected and metrics["last"] is not metrics
+    assert metrics["last"]["full_test"] == metrics["full_test"]
+    arrays = np.load(RunFolder(tmp_path).predictions)
+    for test_set in ("test", "full_test"):
+        for selected_key, last_key in zip(
+            PREDICTION_KEYS[("selected", test_set)],
+            PREDICTION_KEYS[("last", test_set)],
+            strict=True,
+        ):
+            assert np.array_equal(arrays[selected_key], arrays[last_key])

@@ -6,6 +6,7 @@ from torch import nn
 
 from imbloss.data import ImbalancedDataModule
 from imbloss.losses import build_loss
+from imbloss.metrics import classification_summary
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
 
 from helpers.trainers import quiet_trainer
@@ -101,3 +102,33 @@ def test_non_finite_loss_never_updates_the_weights(tmp_path) -> None:
     # every later loss is NaN: none of the epoch's steps (SGD, lr 0.1) moved a weight
     for before, after in zip(after_two_steps, module.parameters(), strict=True):
         assert torch.equal(before, after)
+
+
+def _validation_figures(module: ImbalancedClassifier, datamodule: ImbalancedDataModule) -> dict:
+    images, target = datamodule.transform_batch(datamodule._splits["val"], training=False)
+    with torch.no_grad():
+        probs = torch.softmax(module.net(images), 1)
+    summary = classification_summary(probs, target, datamodule.minority_classes)
+    return {"gmean": summary["gmean"], "auc": summary["auc"]}
+
+
+def test_validation_figures_are_kept_per_step_for_the_post_fit_stage(tmp_path) -> None:
+    module, datamodule = _setup(RecordingLoss(), tmp_path)
+    steps_per_epoch = datamodule.steps_per_epoch
+    quiet_trainer(max_epochs=2, num_sanity_val_steps=2).fit(module, datamodule=datamodule)
+    # the sanity check (step 0) is not a validation of trained weights
+    assert sorted(module.val_figures) == [steps_per_epoch, 2 * steps_per_epoch]
+    final = module.val_figures[2 * steps_per_epoch]
+    assert final == pytest.approx(_validation_figures(module, datamodule), abs=1e-6)
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    restored, _ = _setup(RecordingLoss(), tmp_path)
+    restored.on_load_checkpoint(checkpoint)
+    assert restored.val_figures == module.val_figures
+
+
+def test_validation_of_part_of_the_split_is_not_kept(tmp_path) -> None:
+    module, datamodule = _setup(RecordingLoss(), tmp_path)
+    datamodule.eval_batch_size = 50
+    quiet_trainer(max_epochs=1, limit_val_batches=1).fit(module, datamodule=datamodule)
+    assert module.val_figures == {}

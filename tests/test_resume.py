@@ -43,7 +43,7 @@ TESTS_ON_PATH = {
     )
 }
 # What may differ between a resumed run and an uninterrupted one: time and the folder's name.
-NOT_COMPARED = {"fit_time_s", "stack_fit_time_s", "checkpoint"}
+NOT_COMPARED = {"fit_time_s", "stack_fit_time_s", "evaluation_time_s", "checkpoint"}
 
 CONFIG = {"loss": {"name": "pf"}, "seed": 0, "paths": {"log_dir": "/a"}, "trainer": {"x": 1}}
 

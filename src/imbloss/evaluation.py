@@ -4,10 +4,15 @@
 (those selected on validation G-mean and those after the final epoch, as :class:`FitResult`) and
 the set-up data module, and
 
-1. predicts the validation split, the protocol's test split and the whole test split with each
-   of the two weight sets (evaluation mode, no gradients, batches transformed as in validation);
-2. computes the figures of :func:`imbloss.metrics.classification_summary` on each, and the 95 %
-   stratified-bootstrap intervals of G-mean and AUC on both test sets
+1. predicts the whole test split with each of the two weight sets (evaluation mode, no
+   gradients, batches transformed as in validation); the protocol's test split is a subset of the
+   whole one (``datamodule.test_in_full_test``), so its predictions are read from the same pass.
+   Each weight set's validation G-mean and AUC are those the fit measured when it validated them
+   (``FitResult.val_figures``); a weight set without them is validated here. When the selected
+   weights are the last ones, they are judged once and both sections of ``metrics.json`` hold
+   the same figures;
+2. computes the figures of :func:`imbloss.metrics.classification_summary` on each test set, and
+   the 95 % stratified-bootstrap intervals of G-mean and AUC on both
    (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed; the two weight
    sets are judged on the same resamples);
 3. writes ``predictions.npz`` and ``metrics.json`` through the run-folder contract
@@ -22,6 +27,7 @@ the set-up data module, and
     last: {figure keys, gmean_ci95, auc_ci95, val_gmean, val_auc, full_test: {...}}
     selected_epoch                           1-based: the weights after that many epochs
     batch_stats                              imbloss.batch_stats.BatchStats.summary()
+    evaluation_time_s                        wall time of this stage (fit_time_s excludes it)
     fit_time_s, epochs, ... (the caller's run description), the data module's summary
 
 The single-run pipeline calls it after ``trainer.fit``; a stacked trainer calls it per member.
@@ -29,8 +35,10 @@ The single-run pipeline calls it after ``trainer.fit``; a stacked trainer calls 
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +55,9 @@ from imbloss.outputs import write_json, write_predictions
 
 TEST_SETS = ("test", "full_test")
 WEIGHT_SETS = ("selected", "last")
+VAL_FIGURES = ("gmean", "auc")
 StateDict = Mapping[str, torch.Tensor]
+Prediction = tuple[torch.Tensor, torch.Tensor]  # (target [N], probs [N, C]) on the CPU
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,10 @@ class FitResult:
 
     ``selected_state`` / ``last_state``: the network's state dicts selected on validation G-mean
     and after the final epoch; ``selected_epoch``: 1-based epoch of the selected weights;
-    ``epochs``: epochs trained; ``batch_stats``: ``BatchStats.summary()`` of its training batches.
+    ``epochs``: epochs trained; ``batch_stats``: ``BatchStats.summary()`` of its training batches;
+    ``val_figures``: per weight set (``selected``, ``last``), the validation ``gmean`` and ``auc``
+    the fit measured on the whole validation split with those weights (a weight set left out is
+    validated by :func:`evaluate_member`).
     """
 
     selected_state: StateDict
@@ -65,6 +78,7 @@ class FitResult:
     epochs: int
     fit_time_s: float
     batch_stats: Mapping[str, Any] | None = None
+    val_figures: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -85,6 +99,31 @@ def predict(
     return torch.cat(targets), torch.cat(probs)
 
 
+def same_weights(first: StateDict, second: StateDict) -> bool:
+    """True when two state dicts hold the same tensors (names and values)."""
+    return first.keys() == second.keys() and all(
+        torch.equal(first[name].cpu(), second[name].cpu()) for name in first
+    )
+
+
+def test_predictions(
+    net: nn.Module, datamodule: ImbalancedDataModule, device: torch.device
+) -> dict[str, Prediction]:
+    """``net``'s predictions on both test sets, from one pass over the whole test split."""
+    target, probs = predict(net, datamodule, "full_test", device)
+    positions = datamodule.test_in_full_test
+    return {"test": (target[positions], probs[positions]), "full_test": (target, probs)}
+
+
+def validation_figures(
+    net: nn.Module, datamodule: ImbalancedDataModule, device: torch.device
+) -> dict[str, float]:
+    """``{"gmean", "auc"}`` of ``net`` on the validation split."""
+    target, probs = predict(net, datamodule, "val", device)
+    summary = classification_summary(probs, target, datamodule.minority_classes)
+    return {name: summary[name] for name in VAL_FIGURES}
+
+
 def _figures(
     target: torch.Tensor,
     probs: torch.Tensor,
@@ -95,14 +134,14 @@ def _figures(
 
 
 def weight_set_figures(
-    predictions: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    predictions: Mapping[str, Prediction],
+    val: Mapping[str, float],
     datamodule: ImbalancedDataModule,
     bootstraps: Mapping[str, StratifiedBootstrap],
 ) -> dict[str, Any]:
-    """Test figures with intervals, validation G-mean/AUC, and the whole test split's figures."""
+    """Test figures with intervals, validation G-mean/AUC (``val``), and the whole test split's
+    figures."""
     minority = datamodule.minority_classes
-    val_target, val_probs = predictions["val"]
-    val = classification_summary(val_probs, val_target, minority)
     full = _figures(*predictions["full_test"], minority, bootstraps["full_test"])
     return {
         **_figures(*predictions["test"], minority, bootstraps["test"]),
@@ -147,21 +186,31 @@ def evaluate_member(
     hparams, model, seed, ...), merged into ``metrics.json`` with the data module's summary;
     ``seed`` seeds the bootstrap; ``device`` defaults to that of the network's parameters.
     """
+    started = time.perf_counter()
     device = torch.device(device) if device is not None else next(net.parameters()).device
-    predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
-    for weights, state in (("last", fit.last_state), ("selected", fit.selected_state)):
+    weight_sets = {"selected": fit.selected_state}
+    if not same_weights(fit.selected_state, fit.last_state):
+        weight_sets = {"last": fit.last_state, **weight_sets}  # the net ends with the selected
+    predictions: dict[str, dict[str, Prediction]] = {}
+    val: dict[str, Mapping[str, float]] = {}
+    for weights, state in weight_sets.items():
         net.load_state_dict(state)
-        predictions[weights] = {
-            split: predict(net, datamodule, split, device) for split in ("val", *TEST_SETS)
-        }
+        predictions[weights] = test_predictions(net, datamodule, device)
+        measured = fit.val_figures.get(weights)
+        val[weights] = (
+            measured if measured is not None else validation_figures(net, datamodule, device)
+        )
     selected = predictions["selected"]
     bootstraps = {
         test_set: StratifiedBootstrap(selected[test_set][0], seed=seed) for test_set in TEST_SETS
     }
     figures = {
-        weights: weight_set_figures(predictions[weights], datamodule, bootstraps)
-        for weights in WEIGHT_SETS
+        weights: weight_set_figures(predictions[weights], val[weights], datamodule, bootstraps)
+        for weights in weight_sets
     }
+    if "last" not in weight_sets:  # the selected weights are the last ones: judged once
+        predictions["last"] = selected
+        figures["last"] = copy.deepcopy(figures["selected"])
     metrics: dict[str, Any] = {
         "status": "ok",
         **figures["selected"],
@@ -170,6 +219,7 @@ def evaluate_member(
         "fit_time_s": fit.fit_time_s,
         "epochs": fit.epochs,
         "batch_stats": dict(fit.batch_stats) if fit.batch_stats is not None else None,
+        "evaluation_time_s": time.perf_counter() - started,
         **run_info,
         **datamodule.summary(),
     }

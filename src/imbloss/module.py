@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -10,11 +11,13 @@ from torch import nn
 
 from imbloss.batch_stats import BatchStats
 from imbloss.distributed import gather_all, gather_batch
+from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard
 from imbloss.metrics import classification_summary
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LOGGED_FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
+VAL_FIGURES_KEY = "imbloss_val_figures"  # the checkpoint entry of ``val_figures``
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -32,7 +35,10 @@ class ImbalancedClassifier(L.LightningModule):
     (the checkpoint callback selects on ``val/gmean``); the test evaluation keeps its targets and
     probabilities in ``test_target`` / ``test_probs`` and its figures in ``test_summary``.
     ``batch_stats`` counts the classes of every training batch of the fit (on the device, read
-    once at the end: :class:`~imbloss.batch_stats.BatchStats`).
+    once at the end: :class:`~imbloss.batch_stats.BatchStats`). ``val_figures`` maps the
+    global step of each validation to its unrounded validation ``gmean`` and ``auc`` when they were
+    computed on the whole validation split of the data module (kept in checkpoints), so the
+    post-fit stage need not validate the selected and the last weights again.
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class ImbalancedClassifier(L.LightningModule):
         self.test_summary: dict | None = None
         self.finite_guard = FiniteGuard()
         self.batch_stats: BatchStats | None = None
+        self.val_figures: dict[int, dict[str, float]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -126,8 +133,22 @@ class ImbalancedClassifier(L.LightningModule):
         self._evaluation_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        _, _, summary = self._collect()
+        _, target, summary = self._collect()
         self._log_summary("val", summary)
+        if not self.trainer.sanity_checking and self._whole_validation_split(len(target)):
+            self.val_figures[self.global_step] = {name: summary[name] for name in VAL_FIGURES}
+
+    def _whole_validation_split(self, samples: int) -> bool:
+        """True when ``samples`` validated are exactly the data module's validation split (not a
+        ``limit_val_batches`` share, not a padded data-parallel gather)."""
+        counts = getattr(self.trainer.datamodule, "val_class_counts", None)
+        return counts is not None and samples == sum(counts)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[VAL_FIGURES_KEY] = self.val_figures
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.val_figures = dict(checkpoint.get(VAL_FIGURES_KEY, {}))
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluation_step(batch, "test")

@@ -186,14 +186,20 @@ def _fit(
     epochs = trainer.current_epoch
     last_state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    steps = {"last": trainer.global_step, "selected": trainer.global_step}
     if best:
         checkpoint = read_checkpoint(Path(best))
         selected_state = _net_state(checkpoint["state_dict"])
         selected_epoch = int(checkpoint["epoch"]) + 1
+        steps["selected"] = int(checkpoint["global_step"])
     else:
         selected_state, selected_epoch = last_state, epochs
     stats = module.batch_stats.summary() if module.batch_stats is not None else None
-    fit = FitResult(selected_state, last_state, selected_epoch, epochs, fit_time_s, stats)
+    # the validation figures of both weight sets, where the fit measured them
+    val_figures = {w: module.val_figures[s] for w, s in steps.items() if s in module.val_figures}
+    fit = FitResult(
+        selected_state, last_state, selected_epoch, epochs, fit_time_s, stats, val_figures
+    )
     return fit, best
 
 

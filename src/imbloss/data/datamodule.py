@@ -43,7 +43,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     official test split of the task's classes), served in order by `eval_batches(split)`. After
     `prepare_data()` and `setup()`: `num_classes`, `input_shape` (C, H, W), `class_names`,
     `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
-    after the noise), `label_noise_flipped` (per class) and `steps_per_epoch`.
+    after the noise), `label_noise_flipped` (per class), `steps_per_epoch` and
+    `test_in_full_test` (the positions of the protocol's test samples in `full_test`).
     """
 
     def __init__(
@@ -129,6 +130,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "test": (source.test.images[task.test.indices], task.test.targets),
             "full_test": (source.test.images[task.full_test.indices], task.full_test.targets),
         }
+        # the protocol test split's place in the whole one: one forward pass serves both
+        self.test_in_full_test = task.test_positions_in_full_test()
         self.mean, self.std = channel_stats(source.train.images)
         self.class_names = task.class_names
         self.num_classes = task.num_classes

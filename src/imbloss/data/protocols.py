@@ -90,6 +90,20 @@ class ImbalancedTask:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def test_positions_in_full_test(self) -> torch.Tensor:
+        """Where each protocol test sample sits in ``full_test`` (int64 [len(test)]).
+
+        The protocol's test split is a subset of the whole one with the same task labels, so its
+        predictions are those of the whole split at these positions (one forward pass for both).
+        """
+        full = self.full_test.indices
+        positions = torch.searchsorted(full, self.test.indices).clamp_max(max(len(full) - 1, 0))
+        if len(full) == 0 or not torch.equal(full[positions], self.test.indices):
+            raise ValueError("the protocol's test split is not a subset of its whole test split")
+        if not torch.equal(self.full_test.targets[positions], self.test.targets):
+            raise ValueError("the protocol's test labels differ from the whole test split's")
+        return positions
+
 
 Protocol = Callable[[SourceData, ProtocolSettings], ImbalancedTask]
 _PROTOCOLS: Registry[Protocol] = Registry("protocol")

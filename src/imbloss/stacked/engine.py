@@ -21,7 +21,8 @@ it (same initial weights for the same seed) and a training seed. Each epoch e:
    and checkpoint selection as ``ModelCheckpoint(monitor="val/gmean", mode="max",
    save_top_k=1)`` does: the first epoch of the highest validation G-mean (float32 comparison).
 
-Each healthy member ends with its selected and last weights and the class counts of its training
+Each healthy member ends with its selected and last weights, the validation G-mean and AUC of
+each (the post-fit stage need not validate them again), and the class counts of its training
 batches (:class:`~imbloss.batch_stats.BatchStats`, counters of shape [K, C] on the device).
 """
 
@@ -38,6 +39,7 @@ from torch import Tensor
 
 from imbloss.batch_stats import BatchStats
 from imbloss.data import ImbalancedDataModule
+from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard, NonFiniteRecord
 from imbloss.metrics import classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
@@ -55,6 +57,8 @@ class MemberOutcome:
     best_step: int = 0
     best_state: dict[str, Tensor] = field(default_factory=dict)
     last_state: dict[str, Tensor] = field(default_factory=dict)
+    best_val: dict[str, float] = field(default_factory=dict)  # {"gmean", "auc"}, selected epoch
+    last_val: dict[str, float] = field(default_factory=dict)  # the same, final epoch
     batch_stats: dict[str, Any] | None = None  # BatchStats.summary() of its training batches
     failure: NonFiniteRecord | None = None
 
@@ -144,9 +148,10 @@ def fit_stack(
                 if on_failure is not None:
                     on_failure(k, record)
         train_loss = (loss_sum / max(seen, 1)).cpu()
-        figures = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
+        figures, val = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
         for k in alive:
             figures[k]["train/loss"] = float(train_loss[k])
+            outcomes[k].last_val = val[k]
             _select(outcomes[k], stack, k, figures[k]["val/gmean"], epoch, step)
         if on_epoch_end is not None:
             on_epoch_end(epoch, step, figures)
@@ -167,13 +172,15 @@ def fit_stack(
 def _select(
     outcome: MemberOutcome, stack: StackedNetwork, k: int, gmean: float, epoch: int, step: int
 ) -> None:
-    """Keep member k's weights if ``gmean`` beats its best so far (strictly, in float32)."""
+    """Keep member k's weights (and the validation figures of this epoch, ``last_val``) if
+    ``gmean`` beats its best so far (strictly, in float32)."""
     current = torch.tensor(gmean, dtype=torch.float32)
     if outcome.best_gmean is None or bool(current > outcome.best_gmean):
         outcome.best_gmean = current
         outcome.best_epoch = epoch
         outcome.best_step = step
         outcome.best_state = stack.member_state(k)
+        outcome.best_val = outcome.last_val
 
 
 @torch.no_grad()
@@ -184,8 +191,9 @@ def _validate(
     members: Sequence[int],
     device: torch.device,
     chunk: int,
-) -> dict[int, dict[str, float]]:
-    """Every member's validation figures, logged names and float32 values as Lightning's.
+) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, float]]]:
+    """Every member's validation figures: the logged ones (names and float32 values as
+    Lightning's) and, unrounded, ``{"gmean", "auc"}`` for the post-fit stage.
 
     The validation batches are those of the single run (``eval_batch_size``), so batch-level
     losses see the same batches; the forward pass goes through them in chunks of ``chunk``
@@ -203,9 +211,11 @@ def _validate(
         targets.append(y.cpu())
     target = torch.cat(targets)
     figures: dict[int, dict[str, float]] = {}
+    val: dict[int, dict[str, float]] = {}
     for k in members:
         summary = classification_summary(torch.cat(probs[k]), target, datamodule.minority_classes)
         values = {"val/loss": float(loss_sum[k]) / len(target)}
         values |= {f"val/{n}": summary[n] for n in LOGGED_FIGURES if summary[n] is not None}
         figures[k] = {n: float(torch.tensor(v, dtype=torch.float32)) for n, v in values.items()}
-    return figures
+        val[k] = {name: summary[name] for name in VAL_FIGURES}
+    return figures, val

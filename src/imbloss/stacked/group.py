@@ -240,6 +240,7 @@ def _train_pass(
             epochs=cfg.trainer.max_epochs,
             fit_time_s=stack_fit_time_s / len(members),
             batch_stats=outcome.batch_stats,
+            val_figures={"selected": outcome.best_val, "last": outcome.last_val},
         )
         with job_context(member.job):
             try:
