@@ -31,20 +31,19 @@ def _predictions(counts: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.
 def test_weighted_auc_with_ties_by_hand() -> None:
     scores = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.4, 0.1, 0.9])
     positive = torch.tensor([0, 1, 0, 1, 0, 1, 1]).bool()
-    weights = torch.tensor([[2, 0, 1, 1, 1, 3, 0, 0]], dtype=torch.int32).T  # last row: the 0
+    weights = torch.tensor([[2.0, 0, 1, 1, 1, 3, 0]]).T  # [N, B]: one replicate
     # positives (weight): 0.4 (0), 0.8 (1), 0.1 (3), 0.9 (0); negatives: 0.1 (2), 0.35 (1),
     # 0.4 (1). 0.8 beats all 4 negative weights; 0.1 ties with the weight-2 negative (half).
     expected = (1 * 4 + 3 * 0.5 * 2) / (4 * 4)
     assert float(_one_vs_rest_aucs(weights, scores, positive)[0]) == pytest.approx(expected)
     assert expected == pytest.approx(
-        roc_auc_score(positive.numpy(), scores.numpy(), sample_weight=weights[:-1, 0].numpy())
+        roc_auc_score(positive.numpy(), scores.numpy(), sample_weight=weights[:, 0].numpy())
     )
 
 
 def test_unit_weights_reproduce_the_point_figures() -> None:
     target, probs = _predictions([7, 40, 12, 60])
-    ones = torch.ones(len(target) + 1, 1, dtype=torch.int32)
-    ones[-1] = 0
+    ones = torch.ones(len(target), 1)
     summary = classification_summary(probs, target)
     gmean = _gmeans(ones, target, probs.argmax(1) == target)
     assert float(gmean[0]) == pytest.approx(summary["gmean"], rel=1e-6)
@@ -56,11 +55,16 @@ def test_unit_weights_reproduce_the_point_figures() -> None:
 
 def test_replicates_keep_every_class_count_and_are_seeded() -> None:
     weights = replicate_weights([3, 5, 2], resamples=200, seed=4)
-    assert weights.shape == (11, 200) and bool((weights[-1] == 0).all())
+    assert weights.shape == (10, 200)
     sums = torch.stack([weights[:3].sum(0), weights[3:8].sum(0), weights[8:10].sum(0)])
     assert bool((sums == torch.tensor([[3], [5], [2]])).all())
     assert torch.equal(weights, replicate_weights([3, 5, 2], resamples=200, seed=4))
     assert not torch.equal(weights, replicate_weights([3, 5, 2], resamples=200, seed=5))
+
+
+def test_replicates_refuse_test_sets_float32_cannot_count_exactly() -> None:
+    with pytest.raises(ValueError, match="2\\^24"):
+        replicate_weights([2**23, 2**23], resamples=1, seed=0)
 
 
 def _reference_gmean(w: np.ndarray, target: np.ndarray, predicted: np.ndarray) -> float:
@@ -85,7 +89,7 @@ def test_replicates_match_a_brute_force_reference(counts: list[int]) -> None:
     gmeans = _gmeans(weights, target, predicted == target)
     classes = [1] if len(counts) == 2 else range(len(counts))
     aucs = torch.stack([_one_vs_rest_aucs(weights, probs[:, j], target == j) for j in classes])
-    for b, w in enumerate(weights[:-1].T.numpy()):
+    for b, w in enumerate(weights.T.numpy()):
         assert float(gmeans[b]) == pytest.approx(
             _reference_gmean(w, target.numpy(), predicted.numpy()), rel=1e-12
         )

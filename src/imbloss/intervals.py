@@ -13,9 +13,11 @@
     / (n_j · (N − n_j)), ``s = probs[:, j]``; AUC = AUC_1 for two classes (the binary ROC-AUC of
     label 1), the mean of AUC_j otherwise (macro one-vs-rest), as :mod:`imbloss.metrics`.
 
-  All replicates are computed at once, from the multiplicities held sample-major, [N + 1, B]
-  (a sample's B multiplicities contiguous, so every gather copies whole rows and every sum adds
-  whole rows): one sort per class, then integer cumulative sums down the rows, exact.
+  All replicates are computed at once, from the multiplicities held sample-major, [N, B] (a
+  sample's B multiplicities contiguous, so every pass adds whole rows). They are integers held
+  as float32, whose sums are exact below 2^24 in any order: one pass per class sums the rows
+  into bins of the positives' distinct scores (negatives below, negatives tied, positives), and
+  the AUC takes cumulative sums over those bins, then int64 products and totals.
   :class:`StratifiedBootstrap` draws them once per test set, on the CPU generator, and holds
   them on its device; the integer counts (hits per class, twice U, pair counts) come back to the
   CPU for the float64 ratios, so any device gives the same intervals bit for bit.
@@ -38,9 +40,9 @@ CONFIDENCE = 0.95
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """The bootstrap's gathers and row sums are memory-bound and many: one thread is faster than
-    two on a shared 2-core machine (0.7 s against 11 s of CPU for a run of bench_intervals,
-    measured under load)."""
+    """The bootstrap's row sums are memory-bound and many small operations: one thread is faster
+    than two on a shared 2-core machine (0.75 s against 2.15 s of CPU per bench_intervals run,
+    measured at load 3.6-3.9)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -50,22 +52,31 @@ def _one_thread() -> Iterator[None]:
 
 
 def replicate_weights(class_counts: Sequence[int], resamples: int, seed: int) -> torch.Tensor:
-    """Multiplicities [N + 1, B] (int32, sample-major) of a stratified bootstrap of samples sorted
-    by class.
+    """Multiplicities [N, B] (sample-major, integers held as float32) of a stratified bootstrap of
+    samples sorted by class.
 
-    Rows 0..N-1 are the samples, class 0's first; each class is resampled alone (its ``n_j``
-    draws with replacement among its own ``n_j`` rows, so every column sums to ``n_j`` over
-    them). Row N is 0: the neutral row the AUC's cumulative sums start from. The draws come from
-    a CPU generator seeded by ``seed``, so a seed gives the same replicates on any device.
+    Rows are the samples, class 0's first; each class is resampled alone (its ``n_j`` draws with
+    replacement among its own ``n_j`` rows, so every column sums to ``n_j`` over them). The draws
+    come from a CPU generator seeded by ``seed``, so a seed gives the same replicates on any
+    device. Every sum of multiplicities is an integer at most N < 2^24, which float32 holds
+    exactly, in any order of addition.
     """
+    if sum(class_counts) >= 2**24:
+        raise ValueError(f"float32 counts are exact below 2^24 samples, got {sum(class_counts)}")
     generator = torch.Generator().manual_seed(int(seed))
     blocks = []
     for n in class_counts:
         draws = torch.randint(n, (resamples, n), generator=generator)
-        cells = draws * resamples + torch.arange(resamples)[:, None]  # (sample, replicate) cell
-        blocks.append(torch.bincount(cells.flatten(), minlength=n * resamples).view(n, resamples))
-    blocks.append(torch.zeros(1, resamples, dtype=torch.int64))
-    return torch.cat(blocks).int()
+        draws *= resamples  # draw d of replicate b counts in cell d * B + b
+        draws += torch.arange(resamples)[:, None]
+        blocks.append(torch.bincount(draws.flatten(), minlength=n * resamples).view(n, resamples))
+    return torch.cat(blocks).float()
+
+
+def _row_sums(weights: torch.Tensor, rows: torch.Tensor, count: int) -> torch.Tensor:
+    """[count, B]: row r is the sum of the weights' rows i with ``rows[i] = r`` (one pass)."""
+    sums = torch.zeros(count, weights.shape[1], dtype=weights.dtype, device=weights.device)
+    return sums.index_add_(0, rows, weights)
 
 
 def _blockwise_cumsum_(matrix: torch.Tensor, block: int) -> torch.Tensor:
@@ -91,24 +102,26 @@ def _prefix_rows(
     return matrix.index_select(0, rows) + offsets.index_select(0, rows // block)
 
 
-def _class_hits(weights: torch.Tensor, target: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """Weighted correct count of every replicate and class [B, C] (int32, at most n_j):
-    hits_bj = Σ_{i: y_i=j} w_ib · [ŷ_i = j]; ``target`` sorted by class."""
-    counts = torch.bincount(target).tolist()
-    masked = weights[: len(target)] * correct[:, None]
-    return torch.stack([rows.sum(0, dtype=torch.int32) for rows in masked.split(counts)], dim=1)
+def _class_hits(
+    weights: torch.Tensor, target: torch.Tensor, correct: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Weighted correct count of every class and replicate [C, B] (integers as float32):
+    hits_jb = Σ_{i: y_i=j} w_ib · [ŷ_i = j]; the wrong predictions go to a spare row."""
+    rows = torch.where(correct, target, num_classes)
+    return _row_sums(weights, rows, num_classes + 1)[:num_classes]
 
 
 def _gmeans_of_hits(hits: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """G-mean [B] = (Π_j hits_bj / n_j)^(1/C), 0 if a recall is 0; on the CPU (float64)."""
-    recalls = hits.cpu().double() / counts.cpu().double()
+    """G-mean [B] = (Π_j hits_jb / n_j)^(1/C), 0 if a recall is 0; on the CPU (float64)."""
+    recalls = (hits.cpu().double() / counts.cpu().double()[:, None]).T.contiguous()
     logs = torch.log(recalls.clamp_min(1e-300))
     return torch.where((recalls > 0).all(1), torch.exp(logs.mean(1)), 0.0)
 
 
 def _gmeans(weights: torch.Tensor, target: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """G-mean of every replicate [B], on the CPU; ``target`` sorted by class."""
-    return _gmeans_of_hits(_class_hits(weights, target, correct), torch.bincount(target))
+    """G-mean of every replicate [B], on the CPU."""
+    counts = torch.bincount(target)
+    return _gmeans_of_hits(_class_hits(weights, target, correct, len(counts)), counts)
 
 
 def _twice_mann_whitney(
@@ -117,37 +130,29 @@ def _twice_mann_whitney(
     """Twice the weighted Mann-Whitney U of ``positive`` against the rest and the pair count
     n_pos · n_neg, for every replicate (int64 [B] each, exact), on the weights' device.
 
-    ``weights`` as :func:`replicate_weights` returns them. The rows sorted by score, positives
-    zeroed, cumulate into negatives-through-position; a positive at sorted position p in the tie
-    group [s, e] is credited (negatives through s-1) + (negatives through e): twice its
-    negatives below plus its tied negatives.
+    With v_0 < ... < v_{G-1} the distinct positive scores, one pass sums the weights into rows:
+    2g the negatives strictly between v_{g-1} and v_g, 2g + 1 the negatives at v_g, 2G those
+    above v_{G-1}, then (after padding) one row per positive group g. With C_r the negatives'
+    cumulative sum through row r, 2U = Σ_g pos_g · (C_2g + C_{2g+1}): twice the negatives below
+    plus the tied ones.
     """
-    n, device = len(scores), scores.device
-    order = torch.argsort(scores, stable=True)
-    sorted_scores = scores[order]
-    positions = torch.arange(n, device=device)
-    new_group = torch.ones(n, dtype=torch.bool, device=device)
-    new_group[1:] = sorted_scores[1:] != sorted_scores[:-1]
-    group_start = torch.cummax(torch.where(new_group, positions, 0), 0).values
-    group_end = torch.where(new_group.roll(-1), positions, n).flip(0).cummin(0).values.flip(0)
-    # row p + 1: sorted position p; row 0 and the padding rows: the neutral zero row
-    block = math.isqrt(n) + 1
-    padding = torch.full((-(n + 1) % block,), n, device=device)
-    neutral = torch.tensor([n], device=device)
-    negatives = weights.index_select(0, torch.cat([neutral, order, padding]))
-    pos = torch.nonzero(positive).flatten()
-    pos_weights = weights.index_select(0, pos)
-    rank = torch.empty_like(order)
-    rank[order] = positions
-    pos_at = rank[pos]
-    negatives.index_fill_(0, pos_at + 1, 0)
-    offsets = _blockwise_cumsum_(negatives, block)  # through row p + 1: negatives at <= p
-    bounds = torch.cat([group_start[pos_at], group_end[pos_at] + 1, neutral])
-    through = _prefix_rows(negatives, offsets, bounds, block)
-    twice_credit = through[: len(pos)] + through[len(pos) : -1]
-    twice_credit *= pos_weights
-    pairs = pos_weights.sum(0, dtype=torch.int64) * through[-1]
-    return twice_credit.sum(0, dtype=torch.int64), pairs
+    scores = scores.contiguous()
+    values = torch.unique(scores[positive])
+    groups = len(values)
+    below = torch.searchsorted(values, scores)  # g: positive values strictly below the score
+    tied = values[below.clamp_max(groups - 1)] == scores
+    block = math.isqrt(2 * groups + 1) + 1
+    negative_rows = -(-(2 * groups + 1) // block) * block  # padded to whole blocks
+    rows = torch.where(positive, negative_rows + below, 2 * below + tied)
+    sums = _row_sums(weights, rows, negative_rows + groups)
+    negatives, pos_weights = sums[:negative_rows], sums[negative_rows:]
+    offsets = _blockwise_cumsum_(negatives, block)
+    bounds = torch.arange(2 * groups + 1, device=scores.device)
+    through = _prefix_rows(negatives, offsets, bounds, block).long()
+    twice_credit = through[0:-1:2] + through[1::2]
+    twice_credit *= pos_weights.long()
+    pairs = pos_weights.sum(0).long() * through[-1]
+    return twice_credit.sum(0), pairs
 
 
 def _aucs_of_counts(twice_u: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -159,7 +164,7 @@ def _one_vs_rest_aucs(
     weights: torch.Tensor, scores: torch.Tensor, positive: torch.Tensor
 ) -> torch.Tensor:
     """Weighted Mann-Whitney AUC of ``positive`` against the rest, for every replicate [B], on
-    the CPU. Integer cumulative sums: exact."""
+    the CPU. Integer sums: exact."""
     return _aucs_of_counts(*_twice_mann_whitney(weights, scores, positive))
 
 
@@ -195,7 +200,8 @@ class StratifiedBootstrap:
         probs = probs.detach().to(self.device, torch.float32)[self.order]
         classes = [1] if probs.shape[1] == 2 else range(probs.shape[1])
         with _one_thread():
-            hits = _class_hits(self.weights, self.target, probs.argmax(1) == self.target)
+            correct = probs.argmax(1) == self.target
+            hits = _class_hits(self.weights, self.target, correct, len(self.counts))
             per_class = [
                 _twice_mann_whitney(self.weights, probs[:, j], self.target == j) for j in classes
             ]
