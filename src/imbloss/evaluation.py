@@ -13,8 +13,8 @@ the set-up data module, and
    the same figures;
 2. computes the figures of :func:`imbloss.metrics.classification_summary` on each test set, and
    the 95 % stratified-bootstrap intervals of G-mean and AUC on both
-   (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed; the two weight
-   sets are judged on the same resamples);
+   (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed, computed on the
+   evaluation device; the two weight sets are judged on the same resamples);
 3. writes ``predictions.npz`` and ``metrics.json`` through the run-folder contract
    (:mod:`imbloss.layout`) and logs the final figures to the given loggers.
 
@@ -202,7 +202,8 @@ def evaluate_member(
         )
     selected = predictions["selected"]
     bootstraps = {
-        test_set: StratifiedBootstrap(selected[test_set][0], seed=seed) for test_set in TEST_SETS
+        test_set: StratifiedBootstrap(selected[test_set][0], seed=seed, device=device)
+        for test_set in TEST_SETS
     }
     figures = {
         weights: weight_set_figures(predictions[weights], val[weights], datamodule, bootstraps)
