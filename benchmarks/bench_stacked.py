@@ -8,7 +8,8 @@
    member, and the ratio to K separate epochs (``< 1``: the stack is cheaper per member).
 2. Sweep: the whole ``sweep=wce`` multirun (19 jobs) of ``--sweep-epochs`` epochs under the basic
    and the stacked launcher, wall time of each command (``--sweep-steps`` caps the batches per
-   epoch through ``trainer.limit_train_batches``; ``--sweep-steps all`` runs whole epochs).
+   epoch through ``trainer.limit_train_batches``; ``--sweep-steps all`` runs whole epochs), split
+   by the jobs' ``metrics.json`` into fit time, post-fit evaluation time and the rest.
 3. On a CUDA device, also ``resnet18`` on CIFAR-10 shapes (3x32x32, generated images, batch 128).
 
 Like ``train.py`` it runs with glibc malloc tuned (``imbloss.runtime``). Run, e.g.:
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -144,8 +146,14 @@ def compare_sweep(epochs: int, steps: str, data_dir: str) -> None:
             seconds = time.perf_counter() - start
             if result.returncode != 0:
                 raise SystemExit(f"{launcher} sweep failed:\n{result.stderr[-3000:]}")
-            jobs = len(list(Path(logs, launcher).glob("*/metrics.json")))
-            print(f"  {launcher:<8s} launcher: {seconds:8.1f} s wall for {jobs} finished jobs")
+            runs = [json.loads(p.read_text()) for p in Path(logs, launcher).glob("*/metrics.json")]
+            fit = sum(run["fit_time_s"] for run in runs)
+            evaluation = sum(run["evaluation_time_s"] for run in runs)
+            print(
+                f"  {launcher:<8s} launcher: {seconds:8.1f} s wall for {len(runs)} finished jobs: "
+                f"fit {fit:.1f} s, post-fit evaluation {evaluation:.1f} s, the rest (start-up, "
+                f"configs, data, set-up, files) {seconds - fit - evaluation:.1f} s"
+            )
 
 
 def main() -> None:
