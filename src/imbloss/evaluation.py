@@ -43,6 +43,7 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.intervals import StratifiedBootstrap
 from imbloss.layout import PREDICTION_KEYS, RunFolder
 from imbloss.metrics import classification_summary
+from imbloss.models import use_preferred_layout
 from imbloss.outputs import write_json, write_predictions
 
 TEST_SETS = ("test", "full_test")
@@ -143,11 +144,13 @@ def evaluate_member(
     """Evaluate both weight sets of one member, write its files, log; return ``metrics.json``.
 
     ``net`` is the member's network (its weights are overwritten: it ends with the selected
-    ones); ``datamodule`` is set up; ``run_info`` holds the keys that describe the run (loss,
-    hparams, model, seed, ...), merged into ``metrics.json`` with the data module's summary;
-    ``seed`` seeds the bootstrap; ``device`` defaults to that of the network's parameters.
+    ones, in the layout preferred on ``device``); ``datamodule`` is set up; ``run_info`` holds
+    the keys that describe the run (loss, hparams, model, seed, ...), merged into
+    ``metrics.json`` with the data module's summary; ``seed`` seeds the bootstrap; ``device``
+    defaults to that of the network's parameters.
     """
     device = torch.device(device) if device is not None else next(net.parameters()).device
+    use_preferred_layout(net, device)  # a stacked member's network, as its stack had it
     predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
     for weights, state in (("last", fit.last_state), ("selected", fit.selected_state)):
         net.load_state_dict(state)

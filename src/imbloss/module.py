@@ -12,6 +12,7 @@ from imbloss.batch_stats import BatchStats
 from imbloss.distributed import gather_all, gather_batch
 from imbloss.finite import FiniteGuard
 from imbloss.metrics import classification_summary
+from imbloss.models import use_preferred_layout
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LOGGED_FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
@@ -33,6 +34,9 @@ class ImbalancedClassifier(L.LightningModule):
     probabilities in ``test_target`` / ``test_probs`` and its figures in ``test_summary``.
     ``batch_stats`` counts the classes of every training batch of the fit (on the device, read
     once at the end: :class:`~imbloss.batch_stats.BatchStats`).
+    The network's weights get the memory layout preferred on the training device
+    (:func:`~imbloss.models.use_preferred_layout`: channels-last on the CPU) in
+    :meth:`configure_model`.
     """
 
     def __init__(
@@ -57,6 +61,15 @@ class ImbalancedClassifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def configure_model(self) -> None:
+        """Lay out the network's weights for the trainer's device. Lightning calls this hook at
+        every fit, validate, test and predict, before restoring a checkpoint (which copies into
+        the weights, keeping their layout), wrapping the model (DDP) and creating the optimiser.
+        ``load_from_checkpoint`` calls it without a trainer (the device is not known yet): the
+        weights are then left as they are, for the trainer that runs the module to lay out."""
+        if self._trainer is not None:
+            use_preferred_layout(self.net, self.trainer.strategy.root_device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
