@@ -51,6 +51,7 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.intervals import StratifiedBootstrap
 from imbloss.layout import PREDICTION_KEYS, RunFolder
 from imbloss.metrics import classification_summary
+from imbloss.models import use_preferred_layout
 from imbloss.outputs import write_json, write_predictions
 
 TEST_SETS = ("test", "full_test")
@@ -182,12 +183,14 @@ def evaluate_member(
     """Evaluate both weight sets of one member, write its files, log; return ``metrics.json``.
 
     ``net`` is the member's network (its weights are overwritten: it ends with the selected
-    ones); ``datamodule`` is set up; ``run_info`` holds the keys that describe the run (loss,
-    hparams, model, seed, ...), merged into ``metrics.json`` with the data module's summary;
-    ``seed`` seeds the bootstrap; ``device`` defaults to that of the network's parameters.
+    ones, in the layout preferred on ``device``); ``datamodule`` is set up; ``run_info`` holds
+    the keys that describe the run (loss, hparams, model, seed, ...), merged into
+    ``metrics.json`` with the data module's summary; ``seed`` seeds the bootstrap; ``device``
+    defaults to that of the network's parameters.
     """
     started = time.perf_counter()
     device = torch.device(device) if device is not None else next(net.parameters()).device
+    use_preferred_layout(net, device)  # a stacked member's network, as its stack had it
     weight_sets = {"selected": fit.selected_state}
     if not same_weights(fit.selected_state, fit.last_state):
         weight_sets = {"last": fit.last_state, **weight_sets}  # the net ends with the selected

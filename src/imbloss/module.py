@@ -14,6 +14,7 @@ from imbloss.distributed import gather_all, gather_batch
 from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard
 from imbloss.metrics import classification_summary
+from imbloss.models import use_preferred_layout
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LOGGED_FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
@@ -38,7 +39,10 @@ class ImbalancedClassifier(L.LightningModule):
     once at the end: :class:`~imbloss.batch_stats.BatchStats`). ``val_figures`` maps the
     global step of each validation to its unrounded validation ``gmean`` and ``auc`` when they were
     computed on the whole validation split of the data module (kept in checkpoints), so the
-    post-fit stage need not validate the selected and the last weights again.
+    post-fit stage need not validate the selected and the last weights again. The network's
+    weights get the memory layout preferred on the training device
+    (:func:`~imbloss.models.use_preferred_layout`: channels-last on the CPU) in
+    :meth:`configure_model`.
     """
 
     def __init__(
@@ -64,6 +68,15 @@ class ImbalancedClassifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def configure_model(self) -> None:
+        """Lay out the network's weights for the trainer's device. Lightning calls this hook at
+        every fit, validate, test and predict, before restoring a checkpoint (which copies into
+        the weights, keeping their layout), wrapping the model (DDP) and creating the optimiser.
+        ``load_from_checkpoint`` calls it without a trainer (the device is not known yet): the
+        weights are then left as they are, for the trainer that runs the module to lay out."""
+        if self._trainer is not None:
+            use_preferred_layout(self.net, self.trainer.strategy.root_device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())

@@ -13,7 +13,9 @@ Member k's parameters and buffers are the k-th slices of tensors of shape [K, ..
 
 Both compute every member's own network (up to float rounding for ``vmap``); BatchNorm running
 statistics are buffers of shape [K, C] updated per member; dropout draws independent masks per
-member.
+member. Each member's slices have the memory layout a single run's network has on the device
+(:func:`imbloss.models.stacked_preferred_layout`: channels-last convolution weights on the CPU),
+so both engines compute alike and a member is as fast as a single run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from imbloss.models import stacked_preferred_layout
+
 
 class StackedNetwork:
     """``len(nets)`` networks of one architecture as one stacked model on ``device``."""
@@ -34,8 +38,13 @@ class StackedNetwork:
     ) -> None:
         params, buffers = stack_module_state(list(nets))
         self.vectorize = vectorize
-        self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
-        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.params = {
+            k: stacked_preferred_layout(v.detach().to(device), device).requires_grad_()
+            for k, v in params.items()
+        }
+        self.buffers = {
+            k: stacked_preferred_layout(v.to(device), device) for k, v in buffers.items()
+        }
         self.base = copy.deepcopy(nets[0]).to("meta")
         self.size = len(nets)
 
