@@ -188,3 +188,35 @@ def test_invalid_member_fails_alone_and_a_lone_job_runs_single(
     assert result.returncode == 0, result.stderr
     metrics = json.loads((lone / "0" / "metrics.json").read_text())
     assert (metrics["engine"], metrics["stack_size"]) == ("single", 1)
+
+
+def test_every_member_logs_its_own_wandb_run_in_the_sweep_group(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "grid-w7"  # the W&B group: the multirun folder's name
+    result = run_cli(
+        [
+            "-m",
+            *FAST_OVERRIDES,
+            "model=mlp",
+            "model.hidden=[16]",
+            "loss=ce,pf",
+            "logger=wandb",
+            f"hydra.sweep.dir={sweep}",
+            "hydra/launcher=stacked",
+        ],
+        NETRC=str(tmp_path / "no-netrc"),  # no API key: offline
+    )
+    assert result.returncode == 0, result.stderr
+    names = {"ce": b"ce-synthetic-ir10-seed0", "pf": b"pf-synthetic-ir10-seed0"}
+    for job in _jobs(sweep):
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert (metrics["engine"], metrics["stack_size"]) == ("stacked", 2)
+        (offline,) = (job / "wandb").glob("offline-run-*")  # one run per member, in its folder
+        assert f"wandb sync {offline}" in result.stdout
+        (records,) = offline.glob("run-*.wandb")
+        data = records.read_bytes()  # protobuf records: strings stored as they are
+        own, other = names[metrics["loss"]], names["pf" if metrics["loss"] == "ce" else "ce"]
+        assert own in data and other not in data and b"grid-w7" in data
+        for value in (metrics["gmean"], metrics["full_test"]["auc"], metrics["last"]["gmean"]):
+            assert json.dumps(value).encode() in data  # its own final figures

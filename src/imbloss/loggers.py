@@ -51,6 +51,8 @@ def build_loggers(
                 "group": group,
                 "tags": tags,
                 "settings": {"init_timeout": 60, "silent": True},
+                # a run of its own even while others are active (the members of a stack)
+                "reinit": "create_new",
             }
         logger = instantiate(cfg, **extra)
         if logger is None:
