@@ -197,23 +197,27 @@ def _validate(
 
     The validation batches are those of the single run (``eval_batch_size``), so batch-level
     losses see the same batches; the forward pass goes through them in chunks of ``chunk``
-    samples (the training batch size), bounding memory at K members."""
+    samples (the training batch size), bounding memory at K members. Losses and probabilities
+    stay on the device until the pass ends: one transfer to the host per epoch, not per member
+    and batch."""
     stack.train(False)
-    probs: list[list[Tensor]] = [[] for _ in loss_fns]
-    loss_sum = torch.zeros(len(loss_fns), dtype=torch.float64)
+    alive = torch.tensor(list(members), dtype=torch.long, device=device)
+    probs_parts: list[Tensor] = []
+    loss_sum = torch.zeros(len(loss_fns), dtype=torch.float64, device=device)
     targets: list[Tensor] = []
     for images, target in datamodule.val_dataloader():
         x, y = datamodule.transform_batch((images.to(device), target.to(device)), training=False)
         logits = torch.cat([stack.shared(part) for part in x.split(chunk)], dim=1)
-        for k in members:
-            loss_sum[k] += float(loss_fns[k](logits[k], y)) * len(y)
-            probs[k].append(torch.softmax(logits[k].float(), dim=1).cpu())
-        targets.append(y.cpu())
-    target = torch.cat(targets)
+        losses = torch.stack([loss_fns[k](logits[k], y) for k in members])
+        loss_sum.index_add_(0, alive, losses.double() * len(y))
+        probs_parts.append(torch.softmax(logits.float(), dim=2))
+        targets.append(y)
+    probs, target = torch.cat(probs_parts, dim=1).cpu(), torch.cat(targets).cpu()
+    loss_sum = loss_sum.cpu()
     figures: dict[int, dict[str, float]] = {}
     val: dict[int, dict[str, float]] = {}
     for k in members:
-        summary = classification_summary(torch.cat(probs[k]), target, datamodule.minority_classes)
+        summary = classification_summary(probs[k], target, datamodule.minority_classes)
         values = {"val/loss": float(loss_sum[k]) / len(target)}
         values |= {f"val/{n}": summary[n] for n in LOGGED_FIGURES if summary[n] is not None}
         figures[k] = {n: float(torch.tensor(v, dtype=torch.float32)) for n, v in values.items()}
