@@ -3,9 +3,11 @@
 1. Epochs: one ordinary run (a Lightning fit of one epoch), then stacked passes of K members
    (the first K points of the 133-point focal_alpha grid, seeds 0..K-1) through the stacked engine,
    with each forward mode (``loop``: each member's own kernels; ``vmap``: grouped convolutions and
-   batched matrix products). Every measured epoch is ``--steps`` training batches of 500 (``all``:
-   the whole epoch) plus the full validation pass, as in a run. Printed: seconds, seconds per
-   member, and the ratio to K separate epochs (``< 1``: the stack is cheaper per member).
+   batched matrix products), in the passes the launcher would cut a group of K into to fit the
+   device's memory (printed when there is more than one). Every measured epoch is ``--steps``
+   training batches of 500 (``all``: the whole epoch) plus the full validation pass, as in a
+   run. Printed: seconds, seconds per member, and the ratio to K separate epochs (``< 1``: the
+   stack is cheaper per member).
 2. Sweep: the whole ``sweep=wce`` multirun (19 jobs) of ``--sweep-epochs`` epochs under the basic
    and the stacked launcher, wall time of each command (``--sweep-steps`` caps the batches per
    epoch through ``trainer.limit_train_batches``; ``--sweep-steps all`` runs whole epochs), split
@@ -33,14 +35,17 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from hydra_plugins.imbloss_stacked.stacked_launcher import StackedLauncherConf
 from imbloss.data import ImbalancedDataModule
 from imbloss.losses import build_loss, loss_spec
 from imbloss.models import CifarResNet18, FashionMNISTCNN
 from imbloss.module import ImbalancedClassifier
 from imbloss.runtime import ensure_malloc_tuning
 from imbloss.stacked.engine import fit_stack
+from imbloss.stacked.memory import PassPlan, plan_passes
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+MEMORY_FRACTION = StackedLauncherConf.memory_fraction  # the launcher's default
 
 
 def focal_alpha_members(
@@ -87,20 +92,24 @@ def single_epoch(datamodule, make_net, steps: int | float, device: torch.device)
 
 def stacked_epoch(
     datamodule, make_net, count: int, steps: int | float, device: torch.device, vectorize: bool
-) -> float:
-    """Seconds of one stacked epoch (``steps`` batches) of ``count`` members."""
+) -> tuple[float, PassPlan]:
+    """Seconds of one stacked epoch (``steps`` batches) of ``count`` members, trained in the
+    passes the launcher would make (its default ``memory_fraction``), one after another."""
+    batch_shape = (datamodule.batch_size, *datamodule.input_shape)
+    plan = plan_passes(count, make_net(), batch_shape, device, MEMORY_FRACTION)
     members = focal_alpha_members(datamodule, count, make_net)
     start = time.perf_counter()
-    fit_stack(
-        members,
-        list(range(count)),
-        datamodule,
-        max_epochs=1,
-        device=device,
-        limit_train_batches=steps,
-        vectorize=vectorize,
-    )
-    return time.perf_counter() - start
+    for part in plan.passes:
+        fit_stack(
+            members[part.start : part.stop],
+            list(part),
+            datamodule,
+            max_epochs=1,
+            device=device,
+            limit_train_batches=steps,
+            vectorize=vectorize,
+        )
+    return time.perf_counter() - start, plan
 
 
 def compare_epochs(title, datamodule, make_net, counts, steps, forwards, device) -> None:
@@ -115,11 +124,12 @@ def compare_epochs(title, datamodule, make_net, counts, steps, forwards, device)
     single = single_epoch(datamodule, make_net, steps, device)
     print(f"  one run (Lightning fit):  {single:8.2f} s per epoch")
     for count, forward in itertools.product(counts, forwards):
-        seconds = stacked_epoch(datamodule, make_net, count, steps, device, forward == "vmap")
+        seconds, plan = stacked_epoch(datamodule, make_net, count, steps, device, forward == "vmap")
         print(
             f"  stack K={count:<4d} {forward:<5s}  {seconds:8.2f} s per epoch, "
             f"{seconds / count:7.2f} s per member, ratio to {count} separate epochs "
             f"{seconds / (count * single):.2f}"
+            + (f" ({plan.describe()})" if len(plan.passes) > 1 else "")
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,16 +49,25 @@ def _centroid_state(datamodule: ImbalancedDataModule, noise: float) -> dict[str,
     return {"1.weight": weight, "1.bias": -0.5 * (means**2).sum(1)}
 
 
-def test_member_files_recompute_from_predictions(tmp_path: Path) -> None:
-    datamodule = _datamodule(tmp_path)
-    in_features = int(np.prod(datamodule.input_shape))
-    net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, 10))
-    fit = FitResult(
+def _linear_net(datamodule: ImbalancedDataModule) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(datamodule.input_shape)), 10))
+
+
+def _two_weight_sets(datamodule: ImbalancedDataModule, **fields: Any) -> FitResult:
+    """A fit whose selected weights (epoch 3 of 5) differ from its last ones."""
+    settings = {"selected_epoch": 3, "epochs": 5, "fit_time_s": 1.5, **fields}
+    return FitResult(
         selected_state=_centroid_state(datamodule, 0.0),
         last_state=_centroid_state(datamodule, 0.5),
-        selected_epoch=3,
-        epochs=5,
-        fit_time_s=1.5,
+        **settings,
+    )
+
+
+def test_member_files_recompute_from_predictions(tmp_path: Path) -> None:
+    datamodule = _datamodule(tmp_path)
+    net = _linear_net(datamodule)
+    fit = _two_weight_sets(
+        datamodule,
         batch_stats={"batches": 1, "mean_per_batch": [1.0] * 10,
                      "missing_fraction": [0.0] * 10, "batches_missing_any": 0.0},
     )  # fmt: skip
@@ -145,19 +155,11 @@ def _recorded_splits(datamodule: ImbalancedDataModule, monkeypatch) -> list[str]
     return requested
 
 
-def _linear_net(datamodule: ImbalancedDataModule) -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(datamodule.input_shape)), 10))
-
-
 def test_one_pass_over_the_whole_test_split_serves_both_test_sets(tmp_path, monkeypatch):
     datamodule = _datamodule(tmp_path)
     requested = _recorded_splits(datamodule, monkeypatch)
-    fit = FitResult(
-        selected_state=_centroid_state(datamodule, 0.0),
-        last_state=_centroid_state(datamodule, 0.5),
-        selected_epoch=2,
-        epochs=4,
-        fit_time_s=1.0,
+    fit = _two_weight_sets(
+        datamodule,
         val_figures={"selected": {"gmean": 0.125, "auc": 0.25}, "last": {"gmean": 0.5, "auc": 1}},
     )
     metrics = evaluate_member(_linear_net(datamodule), datamodule, fit, {}, tmp_path, seed=0)
@@ -178,19 +180,11 @@ def test_one_pass_over_the_whole_test_split_serves_both_test_sets(tmp_path, monk
 def test_validation_figures_the_fit_did_not_measure_are_measured(tmp_path, monkeypatch):
     datamodule = _datamodule(tmp_path)
     requested = _recorded_splits(datamodule, monkeypatch)
-    last_state = _centroid_state(datamodule, 0.5)
-    fit = FitResult(
-        selected_state=_centroid_state(datamodule, 0.0),
-        last_state=last_state,
-        selected_epoch=2,
-        epochs=4,
-        fit_time_s=1.0,
-        val_figures={"selected": {"gmean": 0.125, "auc": 0.25}},
-    )
+    fit = _two_weight_sets(datamodule, val_figures={"selected": {"gmean": 0.125, "auc": 0.25}})
     metrics = evaluate_member(_linear_net(datamodule), datamodule, fit, {}, tmp_path, seed=0)
     assert requested == ["full_test", "val", "full_test"]  # the last weights' validation only
     net = _linear_net(datamodule)
-    net.load_state_dict(last_state)
+    net.load_state_dict(fit.last_state)
     images, target = datamodule.transform_batch(datamodule._splits["val"], training=False)
     with torch.no_grad():
         predicted = net(images).argmax(1)

@@ -12,9 +12,10 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.finite import FiniteGuard
 from imbloss.models import CifarResNet18
 from imbloss.module import ImbalancedClassifier
+from imbloss.stacked import memory
 from imbloss.stacked.engine import fit_stack
 from imbloss.stacked.grouping import group_jobs, group_key
-from imbloss.stacked.memory import split_passes
+from imbloss.stacked.memory import member_bytes, plan_passes, split_passes
 from imbloss.stacked.network import StackedNetwork
 
 
@@ -164,3 +165,15 @@ def test_passes_split_a_group_evenly_under_the_cap() -> None:
     assert split_passes(133, 50) == [range(0, 45), range(45, 89), range(89, 133)]
     assert split_passes(6, 4) == [range(0, 3), range(3, 6)]
     assert split_passes(3, 8) == [range(0, 3)]
+
+
+def test_pass_plan_fits_the_usable_memory_and_max_stack(monkeypatch) -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5))  # P = 65; on 8 samples A = 96 + 40
+    need = 4 * (4 * 65 + 3 * (8 * 12 + 8 * 5))
+    assert member_bytes(net, (8, 1, 3, 4)) == need
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * need + 7)
+    plan = plan_passes(12, net, (8, 1, 3, 4), torch.device("cpu"), fraction=0.5)
+    assert (plan.fit, [len(p) for p in plan.passes]) == (5, [4, 4, 4])  # 5 fit: 3 passes
+    capped = plan_passes(12, net, (8, 1, 3, 4), torch.device("cpu"), 0.5, max_stack=2)
+    assert [len(p) for p in capped.passes] == [2] * 6
+    assert "5 members), max_stack=2 -> 6 pass(es) of [2, 2, 2, 2, 2, 2]" in capped.describe()

@@ -47,7 +47,7 @@ from imbloss.pipeline import (
 )
 from imbloss.resume import start_job
 from imbloss.stacked.engine import MemberOutcome, fit_stack
-from imbloss.stacked.memory import available_bytes, member_bytes, split_passes
+from imbloss.stacked.memory import plan_passes
 
 log = logging.getLogger(__name__)
 
@@ -123,25 +123,16 @@ def train_group(
     net = instantiate(first.model)(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
-    need = member_bytes(net, (datamodule.batch_size, *datamodule.input_shape))
-    free = available_bytes(device)
-    cap = max(1, int(memory_fraction * free) // need)
-    passes = split_passes(len(jobs), cap if max_stack is None else min(cap, max_stack))
+    batch_shape = (datamodule.batch_size, *datamodule.input_shape)
+    plan = plan_passes(len(jobs), net, batch_shape, device, memory_fraction, max_stack)
     log.info(
-        "stacked group of %d jobs on %s (%s): one member needs ~%.0f MiB, %.0f MiB free "
-        "(%.0f%% usable: %d members), max_stack=%s -> %d pass(es) of %s",
+        "stacked group of %d jobs on %s (%s): %s",
         len(jobs),
         device,
         "vmap" if vectorize else "loop over members",
-        need / 2**20,
-        free / 2**20,
-        100 * memory_fraction,
-        cap,
-        max_stack,
-        len(passes),
-        [len(p) for p in passes],
+        plan.describe(),
     )
-    for part in passes:
+    for part in plan.passes:
         trained = _train_pass(jobs, list(part), datamodule, device, vectorize)
         for position, metrics in trained.items():
             results[position] = metrics

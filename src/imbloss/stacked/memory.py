@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -74,3 +75,44 @@ def split_passes(size: int, max_members: int) -> list[range]:
         passes.append(range(start, start + length))
         start += length
     return passes
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """How a group of ``size`` members is trained: ``member_bytes`` each, ``free_bytes``
+    available, ``fit`` members fitting in ``fraction`` of it, cut into ``passes``."""
+
+    size: int
+    member_bytes: int
+    free_bytes: int
+    fraction: float
+    fit: int
+    max_stack: int | None
+    passes: list[range]
+
+    def describe(self) -> str:
+        """One line for the log: the estimate and the passes it gives."""
+        return (
+            f"one member needs ~{self.member_bytes / 2**20:.0f} MiB, "
+            f"{self.free_bytes / 2**20:.0f} MiB free ({100 * self.fraction:.0f}% usable: "
+            f"{self.fit} members), max_stack={self.max_stack} -> {len(self.passes)} pass(es) of "
+            f"{[len(p) for p in self.passes]}"
+        )
+
+
+def plan_passes(
+    size: int,
+    net: nn.Module,
+    batch_shape: Sequence[int],
+    device: torch.device,
+    fraction: float,
+    max_stack: int | None = None,
+) -> PassPlan:
+    """The passes of a group of ``size`` members of ``net`` on ``device`` (training batches of
+    ``batch_shape``): as many members at once as ``fraction`` of the free memory holds by
+    :func:`member_bytes`, at most ``max_stack``."""
+    need = member_bytes(net, batch_shape)
+    free = available_bytes(device)
+    fit = max(1, int(fraction * free) // need)
+    passes = split_passes(size, fit if max_stack is None else min(fit, max_stack))
+    return PassPlan(size, need, free, fraction, fit, max_stack, passes)
