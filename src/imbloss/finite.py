@@ -68,6 +68,16 @@ class FiniteGuard:
         self._first = torch.where(newly_failed, where, self._first)
         self.ok &= finite
 
+    def state_dict(self) -> dict[str, Tensor | None]:
+        """The flags and first failures (None before the first observed loss)."""
+        return {"ok": self.ok, "first": self._first}
+
+    def load_state_dict(self, state: dict[str, Tensor | None], device: torch.device) -> None:
+        """Put back :meth:`state_dict`, on ``device``."""
+        ok, first = state["ok"], state["first"]
+        self.ok = None if ok is None else ok.to(device)
+        self._first = None if first is None else first.to(device)
+
     @staticmethod
     def snapshot(params: Iterable[Tensor]) -> list[Tensor]:
         """Copies of the parameters before an optimiser step."""

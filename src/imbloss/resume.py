@@ -158,11 +158,14 @@ class JobStart:
     finished_metrics: dict[str, Any] | None = None
 
 
-def start_job(folder: Path, cfg: DictConfig) -> JobStart:
+def start_job(folder: Path, cfg: DictConfig, stacked_epochs: int | None = None) -> JobStart:
     """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged).
 
-    Under data-parallel training the other processes, started by the first one after it prepared
-    the folder, only read where to resume from.
+    ``stacked_epochs``: the job is a member of a stacked pass that resumes from its pass state
+    after that many epochs; unless finished or resumable on its own, its folder keeps its CSV log,
+    cut back to those epochs, and loses its ``error.json`` (a member that failed before is
+    reported again from the pass state). Under data-parallel training the other processes,
+    started by the first one after it prepared the folder, only read where to resume from.
     """
     files = RunFolder(folder)
     if rank_zero_only.rank != 0:
@@ -179,6 +182,10 @@ def start_job(folder: Path, cfg: DictConfig) -> JobStart:
         log.info("resuming from %s (%d epochs done)", checkpoint, epochs_done)
         trim_csv_log(files.curves, epochs_done)
         return JobStart(state, checkpoint=checkpoint)
+    if stacked_epochs is not None:
+        trim_csv_log(files.curves, stacked_epochs)
+        files.error.unlink(missing_ok=True)
+        return JobStart(state)
     if state is FolderState.FAILED:
         log.info("%s holds a failed attempt: retrying from the start", folder)
     clear_attempt(folder)

@@ -9,7 +9,9 @@ training settings the stacked engine does not support, runs as with the basic la
 Settings (``hydra.launcher.<key>``): ``max_stack`` caps the members trained at once (null: no
 cap beyond memory); ``memory_fraction`` is the share of the free device memory a pass may fill,
 by the estimate of :mod:`imbloss.stacked.memory`; ``forward`` is ``auto`` (``vmap`` on a GPU,
-``loop`` on the CPU), ``vmap`` or ``loop`` (:mod:`imbloss.stacked.network`).
+``loop`` on the CPU), ``vmap`` or ``loop`` (:mod:`imbloss.stacked.network`); ``save_every_s``
+is the least time in seconds between two saved training states of a pass, from which an
+interrupted pass resumes (0: every epoch; :mod:`imbloss.stacked.group`).
 """
 
 import logging
@@ -46,6 +48,7 @@ class StackedLauncherConf:
     max_stack: Optional[int] = None  # noqa: UP045 - OmegaConf needs typing.Optional
     memory_fraction: float = 0.5
     forward: str = "auto"
+    save_every_s: float = 600.0
 
 
 ConfigStore.instance().store(
@@ -57,7 +60,11 @@ class StackedLauncher(Launcher):
     """Runs the sweep's jobs grouped into stacks; returns one ``JobReturn`` per job, in order."""
 
     def __init__(
-        self, max_stack: int | None = None, memory_fraction: float = 0.5, forward: str = "auto"
+        self,
+        max_stack: int | None = None,
+        memory_fraction: float = 0.5,
+        forward: str = "auto",
+        save_every_s: float = 600.0,
     ) -> None:
         if max_stack is not None and max_stack < 1:
             raise ConfigError(
@@ -74,9 +81,15 @@ class StackedLauncher(Launcher):
                 f"hydra.launcher.forward={forward!r} is unknown; accepted: "
                 f"{', '.join(FORWARD_MODES)}"
             )
+        if not save_every_s >= 0:
+            raise ConfigError(
+                f"hydra.launcher.save_every_s={save_every_s} is out of range; accepted: seconds "
+                ">= 0 (0: a state after every epoch)"
+            )
         self.max_stack = max_stack
         self.memory_fraction = memory_fraction
         self.forward = forward
+        self.save_every_s = save_every_s
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -138,7 +151,9 @@ class StackedLauncher(Launcher):
             return [self._run(configs[i], self.task_function) for i in group]
         returns = [self._run(configs[i], capture_job) for i in group]
         jobs = [MemberJob(r.return_value, configs[i]) for r, i in zip(returns, group, strict=True)]
-        results = train_group(jobs, self.max_stack, self.memory_fraction, self.forward)
+        results = train_group(
+            jobs, self.max_stack, self.memory_fraction, self.forward, self.save_every_s
+        )
         for job_return, metrics in zip(returns, results, strict=True):
             job_return.return_value = metrics
             job_return.status = JobStatus.COMPLETED

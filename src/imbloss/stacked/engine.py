@@ -24,6 +24,12 @@ it (same initial weights for the same seed) and a training seed. Each epoch e:
 Each healthy member ends with its selected and last weights, the validation G-mean and AUC of
 each (the post-fit stage need not validate them again), and the class counts of its training
 batches (:class:`~imbloss.batch_stats.BatchStats`, counters of shape [K, C] on the device).
+
+Resuming: at the end of an epoch but the last, at most every ``save_every_s`` seconds (0: every
+epoch), ``on_state`` gets the whole training state (:class:`~imbloss.stacked.state.StackState`);
+a fit given one as ``resume_from`` continues at the next epoch as if never stopped (the batch order
+is a function of seed and epoch, the loss's ``set_epoch`` is called at every epoch, the random
+generators are put back); members that had failed are reported to ``on_failure`` again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -44,6 +50,7 @@ from imbloss.finite import FiniteGuard, NonFiniteRecord
 from imbloss.metrics import classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
 from imbloss.stacked.network import StackedNetwork
+from imbloss.stacked.state import StackState, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +69,26 @@ class MemberOutcome:
     batch_stats: dict[str, Any] | None = None  # BatchStats.summary() of its training batches
     failure: NonFiniteRecord | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The outcome as plain data and tensors (its failure as a dict)."""
+        state = vars(self).copy()
+        state["failure"] = None if self.failure is None else asdict(self.failure)
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> MemberOutcome:
+        """The outcome of :meth:`state_dict`."""
+        failure = state["failure"]
+        record = None if failure is None else NonFiniteRecord(**failure)
+        return cls(**{**state, "failure": record})
+
 
 # (epoch, step, {member: its logged figures}) after each epoch's validation
 EpochCallback = Callable[[int, int, dict[int, dict[str, float]]], None]
 # (member, its failure) when a member's loss is found non-finite
 FailureCallback = Callable[[int, NonFiniteRecord], None]
+# the training state at the end of an epoch, when one is due
+StateCallback = Callable[[StackState], None]
 
 
 def limited_batches(num_batches: int, limit: int | float) -> int:
@@ -86,10 +108,15 @@ def fit_stack(
     vectorize: bool = True,
     on_epoch_end: EpochCallback | None = None,
     on_failure: FailureCallback | None = None,
+    resume_from: StackState | None = None,
+    on_state: StateCallback | None = None,
+    save_every_s: float = 0.0,
 ) -> tuple[list[MemberOutcome], int]:
     """Train ``modules`` (one architecture, one optimiser setting) as one stack; see the module
     docstring. The modules' networks are left untouched; the outcomes hold the selected weights.
-    Returns the outcomes and the number of optimiser steps taken."""
+    Returns the outcomes and the number of optimiser steps taken (those before ``resume_from``
+    included)."""
+    fit_started = time.perf_counter()
     size = len(modules)
     stack = StackedNetwork([m.net for m in modules], device, vectorize)
     loss_fns = [m.loss_fn.to(device) for m in modules]
@@ -105,8 +132,17 @@ def fit_stack(
     targets = member_batches[0].targets.to(device)
     batch_size = member_batches[0].batch_size
     num_batches = limited_batches(len(member_batches[0]), limit_train_batches)
-    step = 0
-    for epoch in range(max_epochs):
+    step, first_epoch, previous_s = 0, 0, 0.0
+    if resume_from is not None:
+        batch_stats = _restore(resume_from, stack, optimizer, guard, outcomes, device)
+        alive = [k for k in range(size) if outcomes[k].failure is None]
+        step, first_epoch = resume_from.step, resume_from.epochs_done
+        previous_s = resume_from.fit_time_s
+        for k, outcome in enumerate(outcomes):  # their folders' error.json went with the re-run
+            if outcome.failure is not None and on_failure is not None:
+                on_failure(k, outcome.failure)
+    saved = time.perf_counter()
+    for epoch in range(first_epoch, max_epochs):
         started = time.perf_counter()
         for loss_fn in loss_fns:
             set_epoch = getattr(loss_fn, "set_epoch", None)
@@ -163,10 +199,78 @@ def fit_stack(
             time.perf_counter() - started,
             len(alive),
         )
+        due = time.perf_counter() - saved >= save_every_s
+        if on_state is not None and epoch + 1 < max_epochs and due:
+            elapsed_s = previous_s + time.perf_counter() - fit_started
+            on_state(
+                _capture(epoch + 1, step, stack, optimizer, guard, outcomes, batch_stats, elapsed_s)
+            )
+            saved = time.perf_counter()
     for k in alive:
         outcomes[k].last_state = stack.member_state(k)
         outcomes[k].batch_stats = batch_stats.summary(k)
     return outcomes, step
+
+
+def _capture(
+    epochs_done: int,
+    step: int,
+    stack: StackedNetwork,
+    optimizer: torch.optim.Optimizer,
+    guard: FiniteGuard,
+    outcomes: Sequence[MemberOutcome],
+    batch_stats: BatchStats,
+    fit_time_s: float,
+) -> StackState:
+    """The training state after ``epochs_done`` epochs (every tensor copied to the CPU: training
+    goes on in place)."""
+    return StackState(
+        epochs_done=epochs_done,
+        step=step,
+        params=_cpu_copy(stack.params),
+        buffers=_cpu_copy(stack.buffers),
+        optimizer=_cpu_copy(optimizer.state_dict()),
+        outcomes=[_cpu_copy(outcome.state_dict()) for outcome in outcomes],
+        guard=_cpu_copy(guard.state_dict()),
+        batch_stats=_cpu_copy(batch_stats.state_dict()),
+        rng=rng_state(),
+        fit_time_s=fit_time_s,
+    )
+
+
+def _cpu_copy(value: Any) -> Any:
+    """``value`` with every tensor in it (in dicts, lists, tuples) replaced by a CPU copy."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {key: _cpu_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cpu_copy(item) for item in value)
+    return value
+
+
+@torch.no_grad()
+def _restore(
+    state: StackState,
+    stack: StackedNetwork,
+    optimizer: torch.optim.Optimizer,
+    guard: FiniteGuard,
+    outcomes: list[MemberOutcome],
+    device: torch.device,
+) -> BatchStats:
+    """Put ``state`` into the fit's parts (tensors copied in place, keeping their layout) and the
+    random generators; returns the restored training-batch counters."""
+    if len(state.outcomes) != len(outcomes):
+        raise ValueError(f"a state of {len(state.outcomes)} members for a stack of {len(outcomes)}")
+    for name, value in state.params.items():
+        stack.params[name].copy_(value)
+    for name, value in state.buffers.items():
+        stack.buffers[name].copy_(value)
+    optimizer.load_state_dict(state.optimizer)
+    guard.load_state_dict(state.guard, device)
+    outcomes[:] = [MemberOutcome.from_state_dict(o) for o in state.outcomes]
+    set_rng_state(state.rng)
+    return BatchStats.from_state_dict(state.batch_stats, device)
 
 
 def _select(

@@ -8,10 +8,18 @@ member's selected weights saved as an ordinary Lightning checkpoint of its
 pipeline's own post-fit stage (:func:`imbloss.pipeline.evaluate_and_finish`, i.e.
 :func:`imbloss.evaluation.evaluate_member`). Failures stay with their member: an invalid loss
 configuration or a non-finite loss writes that member's ``error.json``; the others go on.
+
+While a pass trains, its state (:mod:`imbloss.stacked.state`) is kept at the end of an epoch, at
+most every ``save_every_s`` seconds, in ``<hydra.sweep.dir>/.stacked/<digest>.pt``; the digest is
+over the pass's job folders and resolved task configurations, so only the same pass of the same
+jobs loads it. A re-run of an interrupted pass continues from it (the members' CSV logs cut back
+to its epoch); the file is removed once every member of the pass is evaluated.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -33,6 +41,7 @@ from imbloss.checks import check_run_config
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult
 from imbloss.finite import NonFiniteRecord
+from imbloss.layout import RunFolder
 from imbloss.loggers import finish_wandb
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
 from imbloss.pipeline import (
@@ -45,9 +54,10 @@ from imbloss.pipeline import (
     run_info,
     run_job,
 )
-from imbloss.resume import start_job
+from imbloss.resume import start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import plan_passes
+from imbloss.stacked.state import StackState, read_stack_state, write_stack_state
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +114,14 @@ def vectorized(forward: str, device: torch.device) -> bool:
 
 
 def train_group(
-    jobs: list[MemberJob], max_stack: int | None, memory_fraction: float, forward: str = "auto"
+    jobs: list[MemberJob],
+    max_stack: int | None,
+    memory_fraction: float,
+    forward: str = "auto",
+    save_every_s: float = 600.0,
 ) -> list[dict[str, Any] | None]:
-    """Train ``jobs`` (one group) in passes; each job's ``metrics.json`` content, or None."""
+    """Train ``jobs`` (one group) in passes; each job's ``metrics.json`` content, or None.
+    ``save_every_s``: least seconds between two saved states of a pass (0: every epoch)."""
     route_lightning_logs_through_hydra()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     first = jobs[0].cfg
@@ -133,10 +148,23 @@ def train_group(
         plan.describe(),
     )
     for part in plan.passes:
-        trained = _train_pass(jobs, list(part), datamodule, device, vectorize)
+        trained = _train_pass(jobs, list(part), datamodule, device, vectorize, save_every_s)
         for position, metrics in trained.items():
             results[position] = metrics
     return results
+
+
+def state_path(jobs: list[MemberJob], positions: list[int]) -> Path:
+    """Where the pass of ``jobs`` at ``positions`` keeps its training state: a file under the
+    sweep folder named after the digest of its job folders and resolved task configurations."""
+    digest = hashlib.sha256()
+    for position in positions:
+        job = jobs[position]
+        with job_context(job):  # ${hydra:...} interpolations resolve to this job's values
+            task = OmegaConf.to_container(job.cfg, resolve=True)
+        folder = str(job.config.hydra.runtime.output_dir)
+        digest.update(json.dumps([folder, task], sort_keys=True, default=str).encode())
+    return Path(str(jobs[0].config.hydra.sweep.dir)) / ".stacked" / f"{digest.hexdigest()}.pt"
 
 
 def _build_members(
@@ -144,18 +172,22 @@ def _build_members(
     positions: list[int],
     datamodule: ImbalancedDataModule,
     results: dict[int, dict[str, Any] | None],
+    stacked_epochs: int | None = None,
 ) -> list[Member]:
     """Each member as the single pipeline builds it (seed, then network); failures recorded.
 
     A job folder that holds a finished run is not retrained (its ``metrics.json`` goes into
-    ``results``); one that can resume from ``last.ckpt`` resumes alone, in the single pipeline."""
+    ``results``); one that can resume from ``last.ckpt`` resumes alone, in the single pipeline.
+    ``stacked_epochs``: the pass resumes from its state after that many epochs
+    (:func:`~imbloss.resume.start_job`)."""
     members = []
     for position in positions:
         job = jobs[position]
         with job_context(job):
             try:
                 check_run_config(job.cfg)
-                start = start_job(Path(HydraConfig.get().runtime.output_dir), job.cfg)
+                folder = Path(HydraConfig.get().runtime.output_dir)
+                start = start_job(folder, job.cfg, stacked_epochs)
                 if start.finished_metrics is not None or start.checkpoint is not None:
                     results[position] = (
                         start.finished_metrics
@@ -175,18 +207,50 @@ def _build_members(
     return members
 
 
+def _resume_state(
+    path: Path, saved: tuple[list[int], StackState], members: list[Member]
+) -> StackState | None:
+    """The pass state ``saved`` (read from ``path``: member positions, state) if it is that of
+    ``members`` (logged); else None, with the members' CSV logs emptied (some members of the
+    interrupted pass finished meanwhile: the others start afresh)."""
+    positions, state = saved
+    if positions == [m.position for m in members]:
+        log.info(
+            "resuming stacked pass of %d members at epoch %d (%d epochs done) from %s",
+            len(members),
+            state.epochs_done + 1,
+            state.epochs_done,
+            path,
+        )
+        return state
+    log.info("%s holds the state of other members: the pass starts afresh", path)
+    for member in members:
+        trim_csv_log(RunFolder(Path(str(member.job.config.hydra.runtime.output_dir))).curves, 0)
+    return None
+
+
 def _train_pass(
     jobs: list[MemberJob],
     positions: list[int],
     datamodule: ImbalancedDataModule,
     device: torch.device,
     vectorize: bool,
+    save_every_s: float,
 ) -> dict[int, dict[str, Any] | None]:
     results: dict[int, dict[str, Any] | None] = {}
-    members = _build_members(jobs, positions, datamodule, results)
+    path = state_path(jobs, positions)
+    saved = read_stack_state(path) if path.is_file() else None
+    epochs_done = None if saved is None else saved[1].epochs_done
+    members = _build_members(jobs, positions, datamodule, results, epochs_done)
     if not members:
         return results
     cfg = members[0].job.cfg
+    resume_from = None if saved is None else _resume_state(path, saved, members)
+    previous_s = 0.0 if resume_from is None else resume_from.fit_time_s
+    member_positions = [m.position for m in members]
+
+    def on_state(state: StackState) -> None:
+        write_stack_state(path, state, member_positions)
 
     def on_epoch_end(epoch: int, step: int, figures: dict[int, dict[str, float]]) -> None:
         for k, values in figures.items():
@@ -213,6 +277,9 @@ def _train_pass(
             vectorize=vectorize,
             on_epoch_end=on_epoch_end,
             on_failure=on_failure,
+            resume_from=resume_from,
+            on_state=on_state,
+            save_every_s=save_every_s,
         )
     except Exception as error:  # the pass fails, every member with it; the sweep goes on
         for member in members:
@@ -220,7 +287,7 @@ def _train_pass(
                 record_failure(error)
                 finish_wandb(member.loggers, exit_code=1)
         return results
-    stack_fit_time_s = time.perf_counter() - started
+    stack_fit_time_s = previous_s + time.perf_counter() - started
     for member, outcome in zip(members, outcomes, strict=True):
         if outcome.failure is not None:
             continue
@@ -245,7 +312,15 @@ def _train_pass(
                 )
             except Exception as error:
                 record_failure(error)
+    _remove_state(path)
     return results
+
+
+def _remove_state(path: Path) -> None:
+    """Remove a pass's state file, and its folder once no other pass's state is left in it."""
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
 
 
 def _save_checkpoint(member: Member, outcome: MemberOutcome, steps: int) -> Path:
