@@ -18,6 +18,8 @@ from imbloss.stacked.grouping import group_jobs, group_key
 from imbloss.stacked.memory import member_bytes, plan_passes, split_passes
 from imbloss.stacked.network import StackedNetwork
 
+from helpers.losses import NaNFromCall
+
 
 @pytest.mark.parametrize(
     "make_optimizer",
@@ -82,19 +84,6 @@ def test_guard_undoes_only_the_updates_of_non_finite_members() -> None:
     assert list(guard.failures()) == [1, 2]
     assert (nan_record.epoch, nan_record.batch) == (4, 7)
     assert inf_record.value == float("inf") and inf_record.batch == 8
-
-
-class NaNFromCall(nn.Module):
-    """Cross-entropy, NaN from the ``first_nan``-th call on (1-based)."""
-
-    def __init__(self, first_nan: int) -> None:
-        super().__init__()
-        self.calls, self.first_nan = 0, first_nan
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        loss = nn.functional.cross_entropy(logits, target)
-        return loss * float("nan") if self.calls >= self.first_nan else loss
 
 
 def _members(datamodule, losses, seeds):

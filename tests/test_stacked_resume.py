@@ -1,6 +1,7 @@
 """An interrupted stacked pass resumes from its saved state to the uninterrupted files."""
 
 import csv
+import functools
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.state import StackState, read_stack_state, write_stack_state
 
 from conftest import FAST_OVERRIDES, REPO_ROOT
+from helpers.losses import NaNFromCall
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 # What may differ between a resumed run and an uninterrupted one (as in tests/test_resume.py)
@@ -32,19 +34,6 @@ KILL_AFTER_STATE_OF_2_EPOCHS = {
         if p
     ),
 }
-
-
-class NaNFromCall(nn.Module):
-    """Cross-entropy, NaN from the ``first_nan``-th call on (1-based)."""
-
-    def __init__(self, first_nan: int) -> None:
-        super().__init__()
-        self.calls, self.first_nan = 0, first_nan
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        loss = nn.functional.cross_entropy(logits, target)
-        return loss * float("nan") if self.calls >= self.first_nan else loss
 
 
 def _members(datamodule: ImbalancedDataModule, seeds: list[int]) -> list[ImbalancedClassifier]:
@@ -80,28 +69,17 @@ def test_a_fit_resumed_from_its_state_is_the_uninterrupted_fit(tmp_path, vectori
     seeds, device = [0, 1, 2], torch.device("cpu")
     states: list[StackState] = []
     failures: list[int] = []
-    whole, steps = fit_stack(
-        _members(datamodule, seeds),
-        seeds,
-        datamodule,
-        max_epochs=3,
-        device=device,
-        vectorize=vectorize,
-        on_state=states.append,
-    )
+    fit = functools.partial(fit_stack, seeds=seeds, datamodule=datamodule, max_epochs=3,
+                            device=device, vectorize=vectorize)  # fmt: skip
+    whole, steps = fit(_members(datamodule, seeds), on_state=states.append)
     assert [state.epochs_done for state in states] == [1, 2]  # none after the last epoch
     path = tmp_path / ".stacked" / "pass.pt"
     write_stack_state(path, states[0], [4, 5, 6])
     members, state = read_stack_state(path)
     assert members == [4, 5, 6] and state.step == states[0].step == 10
     epochs: list[int] = []
-    resumed, resumed_steps = fit_stack(
+    resumed, resumed_steps = fit(
         _members(datamodule, seeds),
-        seeds,
-        datamodule,
-        max_epochs=3,
-        device=device,
-        vectorize=vectorize,
         on_epoch_end=lambda epoch, step, figures: epochs.append(epoch),
         on_failure=lambda k, record: failures.append(k),
         resume_from=state,
