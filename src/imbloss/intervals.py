@@ -111,17 +111,14 @@ def _class_hits(
     return _row_sums(weights, rows, num_classes + 1)[:num_classes]
 
 
-def _gmeans_of_hits(hits: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """G-mean [B] = (Π_j hits_jb / n_j)^(1/C), 0 if a recall is 0; on the CPU (float64)."""
+def _gmeans(weights: torch.Tensor, target: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """G-mean of every replicate [B] = (Π_j hits_jb / n_j)^(1/C), 0 if a recall is 0; the
+    integer hit counts come back to the CPU for the float64 ratios."""
+    counts = torch.bincount(target)
+    hits = _class_hits(weights, target, correct, len(counts))
     recalls = (hits.cpu().double() / counts.cpu().double()[:, None]).T.contiguous()
     logs = torch.log(recalls.clamp_min(1e-300))
     return torch.where((recalls > 0).all(1), torch.exp(logs.mean(1)), 0.0)
-
-
-def _gmeans(weights: torch.Tensor, target: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """G-mean of every replicate [B], on the CPU."""
-    counts = torch.bincount(target)
-    return _gmeans_of_hits(_class_hits(weights, target, correct, len(counts)), counts)
 
 
 def _twice_mann_whitney(
@@ -155,17 +152,13 @@ def _twice_mann_whitney(
     return twice_credit.sum(0), pairs
 
 
-def _aucs_of_counts(twice_u: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """AUC = U / (n_pos · n_neg), on the CPU (float64)."""
-    return twice_u.cpu().double() / 2 / pairs.cpu().double()
-
-
 def _one_vs_rest_aucs(
     weights: torch.Tensor, scores: torch.Tensor, positive: torch.Tensor
 ) -> torch.Tensor:
-    """Weighted Mann-Whitney AUC of ``positive`` against the rest, for every replicate [B], on
-    the CPU. Integer sums: exact."""
-    return _aucs_of_counts(*_twice_mann_whitney(weights, scores, positive))
+    """Weighted Mann-Whitney AUC of ``positive`` against the rest, for every replicate [B]:
+    U / (n_pos · n_neg) from the exact integer counts, on the CPU (float64)."""
+    twice_u, pairs = _twice_mann_whitney(weights, scores, positive)
+    return twice_u.cpu().double() / 2 / pairs.cpu().double()
 
 
 class StratifiedBootstrap:
@@ -189,7 +182,6 @@ class StratifiedBootstrap:
             raise ValueError(f"every class needs a test sample, got counts {counts.tolist()}")
         self.device = torch.device("cpu" if device is None else device)
         order = torch.argsort(target, stable=True)
-        self.counts = counts
         self.order = order.to(self.device)
         self.target = target[order].to(self.device)
         with _one_thread():
@@ -200,14 +192,11 @@ class StratifiedBootstrap:
         probs = probs.detach().to(self.device, torch.float32)[self.order]
         classes = [1] if probs.shape[1] == 2 else range(probs.shape[1])
         with _one_thread():
-            correct = probs.argmax(1) == self.target
-            hits = _class_hits(self.weights, self.target, correct, len(self.counts))
-            per_class = [
-                _twice_mann_whitney(self.weights, probs[:, j], self.target == j) for j in classes
-            ]
-        twice_u, pairs = (torch.stack(column, dim=1) for column in zip(*per_class, strict=True))
-        gmeans = _gmeans_of_hits(hits, self.counts)
-        aucs = _aucs_of_counts(twice_u, pairs).mean(1)
+            gmeans = _gmeans(self.weights, self.target, probs.argmax(1) == self.target)
+            aucs = torch.stack(
+                [_one_vs_rest_aucs(self.weights, probs[:, j], self.target == j) for j in classes],
+                dim=1,
+            ).mean(1)
         tail = 100 * (1 - CONFIDENCE) / 2
         return {
             name: [float(v) for v in np.percentile(values.numpy(), [tail, 100 - tail])]
