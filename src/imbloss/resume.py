@@ -55,6 +55,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, handle)
 
 
+def rng_state() -> dict[str, Any]:
+    """The CPU random generator's state (``torch``), and the CUDA ones' (``cuda``) where CUDA is
+    initialised."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back the generators' states of :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 class RunState(L.Callback):
     """Saves and restores the CPU (and CUDA) random generators, the fit time spent so far and the
     module's training-batch counters (``batch_stats``, over all epochs of the run).
@@ -98,15 +114,10 @@ class RunState(L.Callback):
         self.fit_time_s = self._elapsed()
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"torch": torch.get_rng_state(), "fit_time_s": self._elapsed()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
+        return {**rng_state(), "fit_time_s": self._elapsed()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        torch.set_rng_state(state_dict["torch"])
-        if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        set_rng_state(state_dict)
         self.previous_fit_time_s = float(state_dict["fit_time_s"])
 
 

@@ -49,8 +49,9 @@ from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard, NonFiniteRecord
 from imbloss.metrics import classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
+from imbloss.resume import rng_state, set_rng_state
 from imbloss.stacked.network import StackedNetwork
-from imbloss.stacked.state import StackState, rng_state, set_rng_state
+from imbloss.stacked.state import StackState
 
 log = logging.getLogger(__name__)
 

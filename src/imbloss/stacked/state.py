@@ -39,21 +39,6 @@ class StackState:
     fit_time_s: float
 
 
-def rng_state() -> dict[str, Any]:
-    """The CPU random generator's state, and the CUDA ones' where CUDA is initialised."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Put back the generators' states of :func:`rng_state`."""
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def write_stack_state(path: Path, state: StackState, members: list[int]) -> None:
     """Write ``state`` of the pass whose members are at ``members`` in their group, atomically."""
     with atomic_file(path) as handle:
