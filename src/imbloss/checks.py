@@ -35,6 +35,18 @@ def check_max_epochs(value: object) -> int:
     return value
 
 
+def check_threads(value: object) -> int | None:
+    """``threads`` as None (PyTorch's default) or an int >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"threads={value!r} is not a thread count; accepted: an integer >= 1, or null"
+        )
+    return value
+
+
 def check_run_config(cfg: DictConfig) -> None:
     """Every check that must pass before a run loads data or builds a model."""
     check_max_epochs(cfg.trainer.get("max_epochs"))
+    check_threads(cfg.get("threads"))

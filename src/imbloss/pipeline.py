@@ -101,6 +101,8 @@ def run_info(
         "engine": engine,
         "stack_size": stack_size,
         "stack_fit_time_s": stack_fit_time_s,
+        "threads": torch.get_num_threads(),
+        "precision": str(cfg.trainer.precision),
     }
 
 
@@ -116,6 +118,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     start = start_job(output_dir, cfg)
     if start.finished_metrics is not None:
         return start.finished_metrics
+    if cfg.get("threads") is not None:
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)

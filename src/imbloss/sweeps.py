@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from imbloss.devices import JOB_DEVICES_RESOLVER, job_devices
+from imbloss.devices import JOB_DEVICES_RESOLVER, JOB_THREADS_RESOLVER, job_devices, job_threads
 from imbloss.errors import ConfigError
 from imbloss.losses import loss_spec
 
@@ -73,3 +73,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver(LOSS_GRID_RESOLVER, loss_grid, replace=True)
     OmegaConf.register_new_resolver(EPOCH_AT_RESOLVER, epoch_at, replace=True)
     OmegaConf.register_new_resolver(JOB_DEVICES_RESOLVER, job_devices, replace=True)
+    OmegaConf.register_new_resolver(JOB_THREADS_RESOLVER, job_threads, replace=True)

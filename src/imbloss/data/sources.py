@@ -26,6 +26,7 @@ from torchvision.datasets import CIFAR10, CIFAR100, FashionMNIST
 from torchvision.datasets.utils import download_and_extract_archive
 
 from imbloss.errors import ConfigError
+from imbloss.outputs import atomic_file
 from imbloss.registry import Registry
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -162,10 +163,12 @@ def _fetch_fashion_mnist(
     if all((debian / f"{file}.gz").is_file() for file in FASHION_MNIST_FILES):
         raw_dir.mkdir(parents=True, exist_ok=True)
         for file in FASHION_MNIST_FILES:
-            partial = raw_dir / f"{file}.partial"
-            with gzip.open(debian / f"{file}.gz", "rb") as packed, partial.open("wb") as unpacked:
+            # a temporary name of this process's own: parallel jobs may unpack at the same time
+            with (
+                gzip.open(debian / f"{file}.gz", "rb") as packed,
+                atomic_file(raw_dir / file) as unpacked,
+            ):
                 shutil.copyfileobj(packed, unpacked)
-            partial.replace(raw_dir / file)
         return
     failure = "downloading is disabled (dataset.download=false)"
     if download:
