@@ -42,7 +42,8 @@ def available_cores() -> int:
 def job_threads(cores: int | None = None) -> int | None:
     """Resolver ``${job_threads:}``: the CPU threads of one job, or None for PyTorch's default.
 
-    Under ``hydra/launcher=joblib`` with ``n_jobs`` = J processes side by side (J < 0 as joblib reads it: cores + 1 + J), each job gets ``max(1, cores // J)`` threads, so that the jobs do
+    Under ``hydra/launcher=joblib`` with ``n_jobs`` = J processes side by side (J < 0 as joblib
+    reads it: cores + 1 + J), each job gets ``max(1, cores // J)`` threads, so that the jobs do
     not oversubscribe the cores (PyTorch would give each of them every core). One run, or any
     other launcher, gets None: PyTorch's own default. ``cores`` defaults to
     :func:`available_cores`.
