@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DEB := /usr/share/datasets/fashion-mnist
 
-.PHONY: train test test-all lint bench data clean
+.PHONY: train test test-all lint bench data clean campaign
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP) data
 
 test-all: $(STAMP) data
 	$(PY) -m pytest -m ""
+
+# The results campaign (docs/results.md): runs or continues its stages into results/fmnist_step,
+# in order of priority; `make campaign STAGES="precision"` runs the ones named.
+campaign: $(STAMP) data
+	$(PY) -m imbloss.results run $(STAGES)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

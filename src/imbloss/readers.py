@@ -13,6 +13,9 @@ import torch
 
 from imbloss.errors import RunFileError
 
+# The key that marks a compact predictions file (imbloss.results.compact).
+COMPACT_POSITIONS_KEY = "test_positions"
+
 
 def _unreadable(path: Path, error: BaseException, what: str) -> RunFileError:
     return RunFileError(
@@ -32,13 +35,38 @@ def read_json_file(path: Path) -> dict[str, Any]:
     return payload
 
 
+def expand_compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The six arrays of ``imbloss.layout.PREDICTION_KEYS`` from a compact file's (see
+    :mod:`imbloss.results.compact`): probabilities as float32, the protocol's test split as the
+    rows ``test_positions`` of the whole split, the last weights' as the selected where absent."""
+    positions = arrays[COMPACT_POSITIONS_KEY]
+    full_probs = arrays["full_probs"].astype(np.float32)
+    last_full_probs = arrays.get("last_full_probs", full_probs).astype(np.float32)
+    full_target = arrays["full_target"].astype(np.int64)
+    return {
+        "target": full_target[positions],
+        "probs": full_probs[positions],
+        "full_target": full_target,
+        "full_probs": full_probs,
+        "last_probs": last_full_probs[positions],
+        "last_full_probs": last_full_probs,
+    }
+
+
 def read_predictions(path: Path) -> dict[str, np.ndarray]:
-    """Every array of ``predictions.npz`` (``target``, ``probs``, ...), loaded in full."""
+    """Every array of ``predictions.npz`` (``target``, ``probs``, ...), loaded in full; a compact
+    file (committed results) is expanded to the same arrays."""
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise _unreadable(path, error, "predictions file") from error
+    if COMPACT_POSITIONS_KEY in arrays:
+        try:
+            return expand_compact(arrays)
+        except (KeyError, IndexError) as error:
+            raise _unreadable(path, error, "compact predictions file") from error
+    return arrays
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

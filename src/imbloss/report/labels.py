@@ -8,6 +8,7 @@ and goes after the registered ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from imbloss.errors import ConfigError
@@ -107,12 +108,27 @@ def value_order(value: Any) -> tuple[int, float, str]:
         return (2, 0.0, str(value))
 
 
-def training_parts(sampler: Any, label_noise: Any) -> list[str]:
-    """``["sampler oversample", "label noise 0.2"]``: the training axes that are not the defaults
-    (sampler ``none``, no label noise); a missing value counts as the default."""
+# Setting axes named in a label only where the runs at hand differ in them.
+RUN_AXES = ("precision", "schedule")
+
+
+def varying_run_axes(frame: Any) -> tuple[str, ...]:
+    """The ``RUN_AXES`` with more than one value in ``frame`` (a DataFrame of runs or cells)."""
+    return tuple(k for k in RUN_AXES if k in frame and frame[k].nunique(dropna=False) > 1)
+
+
+def training_parts(setting: Mapping[str, Any], varying: tuple[str, ...] = ()) -> list[str]:
+    """``["sampler oversample", "label noise 0.2", "bf16-mixed", "200 epochs"]``: the sampler and
+    the label noise where they are not the defaults (none, 0; a missing value counts as the
+    default), and the precision and schedule where ``varying`` names them."""
+    sampler, label_noise = setting.get("sampler"), setting.get("label_noise")
     parts = []
     if not is_missing(sampler) and sampler not in ("", "none"):
         parts.append(f"sampler {sampler}")
     if not is_missing(label_noise) and label_noise > 0:
         parts.append(f"label noise {number_label(label_noise)}")
+    if "precision" in varying:
+        parts.append(str(setting.get("precision")))
+    if "schedule" in varying:
+        parts.append(f"{number_label(setting.get('schedule'))} epochs")
     return parts

@@ -16,6 +16,7 @@ One table per dataset, protocol and model; rows are the settings within it and t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +35,23 @@ from imbloss.report.labels import (
     training_parts,
     value_order,
     variant_label,
+    varying_run_axes,
 )
 from imbloss.report.runs import REPLICATE_COLUMNS, SETTING_COLUMNS, TEST_SETS, with_test_set
 
 DEFAULT_REFERENCE = "pf"
 FAMILY_KEYS = ("dataset", "protocol", "model")
-ROW_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
+ROW_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise", "precision", "schedule")
 TEST_SET_NAMES = {"test": "protocol test split", "full_test": "whole test split"}
 MIN_DECIDING_N = 3
 STAT_COLUMNS = ("n", "mean", "ci_low", "ci_high", "wins", "ties", "losses")
+
+
+def difference_stats(diffs: Sequence[float]) -> tuple[int, float, float, float, int, int, int]:
+    """``STAT_COLUMNS`` of paired differences: n, mean, its 95 % t interval, wins/ties/losses."""
+    low, high = t_interval(diffs)
+    counts = (sum(d > 0 for d in diffs), sum(d == 0 for d in diffs), sum(d < 0 for d in diffs))
+    return (len(diffs), sum(diffs) / len(diffs), low, high, *counts)
 
 
 def paired_differences(selected: pd.DataFrame, reference: str, test_set: str) -> pd.DataFrame:
@@ -57,11 +66,7 @@ def paired_differences(selected: pd.DataFrame, reference: str, test_set: str) ->
     pairs["diff"] = pairs["gmean"] - pairs["gmean_ref"]
     rows = []
     for key, group in pairs.groupby([*SETTING_COLUMNS, "loss"], dropna=False, sort=False):
-        diffs = group["diff"].tolist()
-        low, high = t_interval(diffs)
-        stats = (len(diffs), sum(diffs) / len(diffs), low, high)
-        counts = (sum(d > 0 for d in diffs), sum(d == 0 for d in diffs), sum(d < 0 for d in diffs))
-        rows.append((*key, *stats, *counts))
+        rows.append((*key, *difference_stats(group["diff"].tolist())))
     frame = pd.DataFrame(rows, columns=[*SETTING_COLUMNS, "loss", *STAT_COLUMNS])
     frame.insert(len(SETTING_COLUMNS) + 1, "reference", reference)
     frame.insert(len(SETTING_COLUMNS) + 2, "test_set", test_set)
@@ -105,13 +110,14 @@ class PairedTable:
     def body(self) -> tuple[list[str], list[list[str]]]:
         """Headers and text rows: setting, method, then per test set the difference and W/T/L."""
         dataset, protocol = self.frame["dataset"].iloc[0], self.frame["protocol"].iloc[0]
+        varying = varying_run_axes(self.frame)
         headers = ["Setting", "Method"]
         for test_set in TEST_SETS:
             name = TEST_SET_NAMES[test_set]
             headers += [f"Δ G-mean (pp), {name}", f"W/T/L, {name}"]
         lines = []
         for row in self._rows().itertuples(index=False):
-            setting = _setting_label(dataset, protocol, row)
+            setting = _setting_label(dataset, protocol, row, varying)
             line = [setting, loss_label(row.loss)]
             for test_set in TEST_SETS:
                 match = self.frame[
@@ -132,12 +138,12 @@ def _same(frame: pd.DataFrame, row: Any) -> pd.Series:
     return mask
 
 
-def _setting_label(dataset: str, protocol: str, row: Any) -> str:
+def _setting_label(dataset: str, protocol: str, row: Any, varying: tuple[str, ...]) -> str:
     parts = [variant_label(dataset, protocol, row.variant)]
     if not is_missing(row.minority_fraction):
         parts.append(f"fraction {number_label(row.minority_fraction)}")
     parts.append(ir_label(row.ir))
-    parts += training_parts(row.sampler, row.label_noise)
+    parts += training_parts(row._asdict(), varying)
     return ", ".join(p for p in parts if p)
 
 

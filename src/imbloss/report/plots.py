@@ -29,6 +29,7 @@ from imbloss.report.labels import (
     number_label,
     training_parts,
     variant_label,
+    varying_run_axes,
 )
 
 MAX_NAMED_CLASSES = 20
@@ -51,22 +52,19 @@ TEST_SET_STYLES = (
 )
 
 
-def _file_stem(setting: pd.Series) -> str:
+def _file_stem(setting: pd.Series, varying: tuple[str, ...] = ()) -> str:
     """``cifar10_binary_SimpleCNN_1_irnatural``: the setting's keys, safe for a file name."""
     parts = [setting["dataset"], setting["protocol"], setting["model"], setting.get("variant", "")]
     if not is_missing(setting.get("minority_fraction")):
         parts.append(f"f{number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(f"ir{ir_value_label(setting['ir'])}")
-    parts += [
-        part.replace(" ", "")
-        for part in training_parts(setting.get("sampler"), setting.get("label_noise"))
-    ]
+    parts += [part.replace(" ", "") for part in training_parts(setting, varying)]
     text = "_".join(str(p) for p in parts if str(p) != "")
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text)
 
 
-def _describe(setting: pd.Series) -> str:
+def _describe(setting: pd.Series, varying: tuple[str, ...] = ()) -> str:
     parts = [
         dataset_label(setting["dataset"]),
         variant_label(setting["dataset"], setting["protocol"], setting["variant"]),
@@ -77,7 +75,7 @@ def _describe(setting: pd.Series) -> str:
         parts.append(f"minority fraction {number_label(setting['minority_fraction'])}")
     if "ir" in setting:
         parts.append(ir_label(setting["ir"]))
-    parts += training_parts(setting.get("sampler"), setting.get("label_noise"))
+    parts += training_parts(setting, varying)
     return ", ".join(p for p in parts if p)
 
 
@@ -103,12 +101,14 @@ def _mean_and_error(values: pd.Series) -> tuple[float, float]:
     return float(np.mean(finite)), 0.0 if np.isnan(low) else (high - low) / 2
 
 
-def _panel_title(panel: pd.Series, dataset: str, protocol: str) -> str:
+def _panel_title(
+    panel: pd.Series, dataset: str, protocol: str, varying: tuple[str, ...] = ()
+) -> str:
     parts = [variant_label(dataset, protocol, panel["variant"])]
     if not is_missing(panel["minority_fraction"]):
         parts.append(f"fraction {number_label(panel['minority_fraction'])}")
     parts.append(ir_label(panel["ir"]))
-    parts += training_parts(panel["sampler"], panel["label_noise"])
+    parts += training_parts(panel, varying)
     return ", ".join(p for p in parts if p)
 
 
@@ -116,6 +116,7 @@ def plot_gmean_intervals(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Test G-mean (%) per loss, mean over seeds with 95 % t-interval bars, on the protocol's
     and on the whole test split; one figure per dataset, protocol and model, one panel per IR
     (and sub-task)."""
+    varying = varying_run_axes(selected)
     written = []
     for family, group in _groups(selected, FAMILY_KEYS):
         panels = list(_groups(group, PANEL_KEYS))
@@ -137,7 +138,9 @@ def plot_gmean_intervals(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
                 )
             axes.set_xticks(range(len(losses)), [loss_label(loss) for loss in losses], fontsize=8)
             axes.set_xlim(-0.6, len(losses) - 0.4)
-            axes.set_title(_panel_title(panel, family["dataset"], family["protocol"]), fontsize=9)
+            axes.set_title(
+                _panel_title(panel, family["dataset"], family["protocol"], varying), fontsize=9
+            )
             axes.grid(alpha=0.3, axis="y")
         axes_list[0].set_ylabel("test G-mean (%), mean ± 95 % t interval")
         axes_list[0].legend(fontsize=8)
@@ -145,7 +148,7 @@ def plot_gmean_intervals(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
             f"{dataset_label(family['dataset'])}, {family['protocol']}, {family['model']}",
             fontsize=9,
         )
-        written.append(_save(figure, out_dir / f"gmean_ci_{_file_stem(family)}.png"))
+        written.append(_save(figure, out_dir / f"gmean_ci_{_file_stem(family, varying)}.png"))
     return written
 
 
@@ -195,6 +198,7 @@ def _per_loss_means(group: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
 def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Fraction of training batches without any sample of each class (mean over seeds), one bar
     per loss; minority classes '*'. One figure per setting whose runs recorded batch_stats."""
+    varying = varying_run_axes(selected)
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
         bars = _per_class_bars(group, _per_loss_means(group, "missing_fraction"))
@@ -205,10 +209,13 @@ def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.set_ylabel("training batches without the class (%)")
         axes.set_ylim(0, 105)
         axes.set_title(
-            f"{_describe(setting)}; batches missing some class: {any_missing:.1f} %", fontsize=9
+            f"{_describe(setting, varying)}; batches missing some class: {any_missing:.1f} %",
+            fontsize=9,
         )
         axes.legend(fontsize=8)
-        written.append(_save(figure, out_dir / f"batches_missing_{_file_stem(setting)}.png"))
+        written.append(
+            _save(figure, out_dir / f"batches_missing_{_file_stem(setting, varying)}.png")
+        )
     return written
 
 
@@ -218,6 +225,7 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
 
     One figure per sub-task that was run at two IRs or more.
     """
+    varying = varying_run_axes(selected)
     written = []
     for setting, group in _groups(selected, SUBTASK_KEYS):
         numeric = group[group["ir"].notna()]
@@ -243,10 +251,10 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.set_xticks(irs, [number_label(ir) for ir in irs])
         axes.set_xlabel("imbalance ratio (IR)")
         axes.set_ylabel("test G-mean (%), mean ± 95 % t interval")
-        axes.set_title(_describe(setting), fontsize=9)
+        axes.set_title(_describe(setting, varying), fontsize=9)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
-        written.append(_save(figure, out_dir / f"gmean_vs_ir_{_file_stem(setting)}.png"))
+        written.append(_save(figure, out_dir / f"gmean_vs_ir_{_file_stem(setting, varying)}.png"))
     return written
 
 
@@ -259,6 +267,7 @@ def _class_names(names: list[str], num_classes: int) -> list[str]:
 
 def plot_class_recall(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per-class test recall (%), bars grouped by class, one bar per loss; minority classes '*'."""
+    varying = varying_run_axes(selected)
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
         recalls = _per_loss_means(group, "per_class_recall")
@@ -269,9 +278,9 @@ def plot_class_recall(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.set_ylabel("test recall (%)")
         axes.set_ylim(0, 118)  # head room for the legend above the bars
         axes.set_yticks(range(0, 101, 20))
-        axes.set_title(_describe(setting), fontsize=9)
+        axes.set_title(_describe(setting, varying), fontsize=9)
         axes.legend(fontsize=8, ncols=min(7, len(recalls)), loc="upper center")
-        written.append(_save(figure, out_dir / f"recall_{_file_stem(setting)}.png"))
+        written.append(_save(figure, out_dir / f"recall_{_file_stem(setting, varying)}.png"))
     return written
 
 
@@ -295,6 +304,7 @@ def read_curves(run_dir: Path) -> pd.DataFrame | None:
 
 def plot_training_curves(selected: pd.DataFrame, root: Path, out_dir: Path) -> list[Path]:
     """Training and validation loss, and validation G-mean, per epoch (mean over seeds)."""
+    varying = varying_run_axes(selected)
     written = []
     for setting, group in _groups(selected, (*SUBTASK_KEYS, "ir")):
         curves = {}
@@ -324,8 +334,8 @@ def plot_training_curves(selected: pd.DataFrame, root: Path, out_dir: Path) -> l
         gmean_axes.set_xlabel("epoch")
         gmean_axes.set_ylabel("validation G-mean (%)")
         loss_axes.legend(fontsize=8)
-        figure.suptitle(_describe(setting), fontsize=9)
-        written.append(_save(figure, out_dir / f"curves_{_file_stem(setting)}.png"))
+        figure.suptitle(_describe(setting, varying), fontsize=9)
+        written.append(_save(figure, out_dir / f"curves_{_file_stem(setting, varying)}.png"))
     return written
 
 

@@ -44,7 +44,8 @@ FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_r
 # The test figures, the validation figures the selection uses, and the fit time.
 METRIC_COLUMNS = (*TEST_FIGURES, "val_gmean", "val_auc", "fit_time_s")
 # What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds). The
-# training sampler and the label noise are setting axes too (runs without them: none, 0).
+# training sampler, the label noise, the numeric precision and the schedule (trainer.max_epochs)
+# are setting axes too (runs without them: none, 0, 32-true, 60).
 SETTING_COLUMNS = (
     "dataset",
     "protocol",
@@ -54,6 +55,8 @@ SETTING_COLUMNS = (
     "ir",
     "sampler",
     "label_noise",
+    "precision",
+    "schedule",
 )
 REPLICATE_COLUMNS = ("seed", "data_seed")
 RUN_COLUMNS = (
@@ -235,6 +238,8 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         "label_noise": _number(
             metrics.get("label_noise", config_value(config, "dataset.label_noise", 0.0))
         ),
+        "precision": str(metrics.get("precision") or config_value(config, "trainer.precision")),
+        "schedule": _number(config_value(config, "trainer.max_epochs")),
         "data_seed": _number(metrics.get("data_seed", config_value(config, "dataset.seed"))),
         "hparams": _loss_hparams(config, metrics),
         "epochs": _number(metrics.get("epochs", config_value(config, "trainer.max_epochs"))),
@@ -274,7 +279,15 @@ def load_runs(
     root = Path(root)
     records = list(_records(root, exclude, figures))
     frame = pd.DataFrame.from_records(records, columns=list(RUN_COLUMNS))
-    numeric = (*METRIC_COLUMNS, *FULL_COLUMNS[:-1], "ir", "seed", "selected_epoch", "label_noise")
+    numeric = (
+        *METRIC_COLUMNS,
+        *FULL_COLUMNS[:-1],
+        "ir",
+        "seed",
+        "selected_epoch",
+        "label_noise",
+        "schedule",
+    )
     return frame.astype({name: "float64" for name in numeric})
 
 

@@ -34,10 +34,15 @@ from imbloss.report.labels import (
 from imbloss.report.runs import SETTING_COLUMNS, with_test_set
 
 FAMILY_KEYS = ("dataset", "protocol", "model")
-NUMERIC_KEYS = ("ir", "minority_fraction", "label_noise")
+NUMERIC_KEYS = ("ir", "minority_fraction", "label_noise", "schedule")
 # Setting axes shown as leading row groups of the source-shaped tables when they vary.
-TRAINING_AXES = ("sampler", "label_noise")
-AXIS_HEADERS = {"sampler": "Sampler", "label_noise": "Label noise"}
+TRAINING_AXES = ("sampler", "label_noise", "precision", "schedule")
+AXIS_HEADERS = {
+    "sampler": "Sampler",
+    "label_noise": "Label noise",
+    "precision": "Precision",
+    "schedule": "Epochs",
+}
 GENERIC_METRICS = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 SELECTION_NOTE = (
     "Test figures of the run selected on validation G-mean in each tuning (loss x setting x seed); "
@@ -174,7 +179,7 @@ def _family_cells(
 
 
 def _varying_axes(cells: pd.DataFrame) -> tuple[str, ...]:
-    """The training axes (sampler, label noise) with more than one value among ``cells``."""
+    """The training axes (sampler, label noise, precision, schedule) that vary among ``cells``."""
     return tuple(axis for axis in TRAINING_AXES if cells[axis].nunique(dropna=False) > 1)
 
 

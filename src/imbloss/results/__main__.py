@@ -1,0 +1,86 @@
+"""``python -m imbloss.results run [STAGE ...] | status | compact [PATH]``.
+
+- ``run``: run (or continue) the campaign's stages, in order of priority by default; each stage's
+  multiruns go through ``train.py`` in the repository root, into ``results/fmnist_step``.
+- ``status``: per stage, the jobs finished, failed and still to run.
+- ``compact``: rewrite every finished run's ``predictions.npz`` below PATH (default the campaign
+  folder) in the compact form that is committed.
+
+Exit status 2 with one message for an unknown stage or a stage whose decisions are not recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from imbloss.errors import ConfigError
+from imbloss.layout import RunFolder
+from imbloss.results.compact import compact_tree
+from imbloss.results.plan import (
+    CAMPAIGN_DIR,
+    check_decided,
+    job_dirname,
+    stage_commands,
+    stage_named,
+    stages,
+)
+
+
+def _run(names: Sequence[str], root: Path) -> int:
+    plan = stages()
+    chosen = [stage_named(name, plan) for name in names] if names else plan
+    for stage in chosen:
+        check_decided(stage)
+    if not (root / "train.py").is_file():
+        raise ConfigError(f"no train.py in {root}; accepted: run from the repository root")
+    for stage in chosen:
+        print(f"campaign: stage {stage.name}: {stage.purpose} ({len(stage.jobs())} jobs)")
+        for arguments in stage_commands(stage):
+            code = subprocess.call([sys.executable, "train.py", *arguments], cwd=root)
+            if code != 0:
+                return code
+    return 0
+
+
+def stage_status(root: Path) -> list[tuple[str, int, int, int]]:
+    """(stage, finished, failed, to run) for each stage, read from the campaign folder."""
+    rows = []
+    for stage in stages():
+        folders = [RunFolder(root / CAMPAIGN_DIR / job_dirname(job)) for job in stage.jobs()]
+        finished = sum(f.metrics.is_file() for f in folders)
+        failed = sum(f.error.is_file() and not f.metrics.is_file() for f in folders)
+        rows.append((stage.name, finished, failed, len(folders) - finished - failed))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imbloss.results")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run or continue the campaign's stages")
+    run.add_argument("stages", nargs="*", help="stage names (default: all, in order)")
+    commands.add_parser("status", help="jobs finished, failed and to run, per stage")
+    compact = commands.add_parser("compact", help="compact every finished run's predictions")
+    compact.add_argument("path", nargs="?", default=CAMPAIGN_DIR)
+    args = parser.parse_args(argv)
+    root = Path.cwd()
+    try:
+        if args.command == "run":
+            return _run(args.stages, root)
+        if args.command == "status":
+            for name, finished, failed, left in stage_status(root):
+                print(f"{name:12s} {finished:3d} finished, {failed:3d} failed, {left:3d} to run")
+            return 0
+        written = compact_tree(Path(args.path))
+        print(f"compacted {written} predictions files below {args.path}")
+        return 0
+    except ConfigError as error:
+        print(f"imbloss.results: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

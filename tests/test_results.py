@@ -1,0 +1,258 @@
+"""The results campaign: its plan and folders, compact predictions, and the verdicts of claims."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbloss.errors import ConfigError, RunFileError
+from imbloss.readers import read_predictions
+from imbloss.report.runs import RUN_COLUMNS
+from imbloss.results import plan
+from imbloss.results.__main__ import main as results_main
+from imbloss.results.claims import (
+    CONTRADICTED,
+    NOT_DECIDED,
+    SUPPORTED,
+    Campaign,
+    Stats,
+    claims,
+    combine,
+    paired,
+    results_page,
+    side_verdict,
+    similar_verdict,
+)
+from imbloss.results.compact import compact_arrays, compact_predictions
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+def test_stages_hold_the_issues_cells() -> None:
+    by_name = {stage.name: stage for stage in plan.stages("bf16-mixed", 60)}
+    assert list(by_name) == [
+        "precision",
+        "schedule",
+        "ir100",
+        "ir200",
+        "ir10",
+        "label_noise",
+        "resampling",
+    ]
+    # 3 losses x 3 seeds x 2 precisions; 2 x 2 at 200 epochs; 8 losses x 3 seeds + pf, wce x 2
+    counts = {name: len(stage.jobs()) for name, stage in by_name.items()}
+    assert counts == {
+        "precision": 18,
+        "schedule": 4,
+        "ir100": 28,
+        "ir200": 28,
+        "ir10": 24,
+        "label_noise": 18,
+        "resampling": 18,
+    }
+    losses = {job["loss"] for job in by_name["ir100"].jobs()}
+    assert losses == {"pf", "wce", "focal", "focal_alpha", "ldam", "wldam", "ce", "bsm"}
+    pf_seeds = sorted(int(j["seed"]) for j in by_name["ir100"].jobs() if j["loss"] == "pf")
+    assert pf_seeds == [0, 1, 2, 3, 4]
+
+
+def test_the_decided_precision_stage_shares_its_folders_with_the_campaign() -> None:
+    by_name = {stage.name: stage for stage in plan.stages("bf16-mixed", 60)}
+    precision = {plan.job_dirname(j) for j in by_name["precision"].jobs()}
+    ir100 = {plan.job_dirname(j) for j in by_name["ir100"].jobs()}
+    shared = precision & ir100
+    assert len(shared) == 9  # pf, wce, ldam x seeds 0-2 in bf16: trained once
+    assert all("trainer.precision=bf16-mixed" in name for name in shared)
+
+
+def test_job_dirname_is_hydras_override_dirname(compose_train_cfg) -> None:
+    stages = plan.stages("bf16-mixed", 60)
+    for stage in stages:
+        job = stage.jobs()[-1]
+        cfg = compose_train_cfg("campaign=fmnist", *(f"{k}={v}" for k, v in job.items()))
+        assert cfg.hydra.job.override_dirname == plan.job_dirname(job)
+        assert cfg.hydra.sweep.subdir == plan.job_dirname(job)
+    assert cfg.threads == 1
+    assert cfg.hydra.launcher.n_jobs == 2
+    assert "joblib" in cfg.hydra.launcher._target_
+    assert plan.job_dirname({"loss": "pf", "campaign": "fmnist", "ir": "10"}) == "ir=10,loss=pf"
+
+
+def test_stages_wait_for_the_precision_decision(capsys: pytest.CaptureFixture[str]) -> None:
+    stages = plan.stages(None, 60)
+    plan.check_decided(plan.stage_named("precision", stages), precision=None)
+    with pytest.raises(ConfigError, match="needs the precision decision"):
+        plan.check_decided(plan.stage_named("ir100", stages), precision=None)
+    plan.check_decided(plan.stage_named("ir100", stages), precision="32-true")
+    assert results_main(["run", "table9"]) == 2
+    message = capsys.readouterr().err
+    assert "unknown campaign stage 'table9'" in message
+    assert "accepted: precision, schedule, ir100" in message
+
+
+# --- compact predictions ----------------------------------------------------------------------
+
+
+def _predictions(rng: np.random.Generator, same_weights: bool = False) -> dict[str, np.ndarray]:
+    full_target = np.repeat(np.arange(4), 25)
+    logits = rng.normal(size=(100, 4)).astype(np.float32)
+    full_probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    last = full_probs if same_weights else np.roll(full_probs, 1, axis=1)
+    positions = np.sort(rng.choice(100, size=40, replace=False))
+    return {
+        "target": full_target[positions],
+        "probs": full_probs[positions],
+        "full_target": full_target,
+        "full_probs": full_probs,
+        "last_probs": last[positions],
+        "last_full_probs": last,
+    }
+
+
+@pytest.mark.parametrize("same_weights", [False, True])
+def test_compact_predictions_expand_to_the_arrays_written(
+    tmp_path: Path, same_weights: bool
+) -> None:
+    arrays = _predictions(np.random.default_rng(0), same_weights)
+    path = tmp_path / "run" / "predictions.npz"
+    path.parent.mkdir()
+    np.savez(path, **arrays)
+    before = path.stat().st_size
+    assert compact_predictions(path) is True
+    assert compact_predictions(path) is False  # already compact
+    with np.load(path) as stored:
+        assert ("last_full_probs" in stored.files) is not same_weights
+        assert stored["full_probs"].dtype == np.float16
+    assert path.stat().st_size < before / 2
+    expanded = read_predictions(path)
+    assert set(expanded) == set(arrays)
+    for name, array in arrays.items():
+        if array.dtype.kind == "f":
+            assert expanded[name].dtype == np.float32
+            np.testing.assert_allclose(expanded[name], array, rtol=2**-11, atol=0)
+        else:
+            np.testing.assert_array_equal(expanded[name], array)
+
+
+def test_compact_refuses_a_protocol_row_not_in_the_whole_split() -> None:
+    arrays = _predictions(np.random.default_rng(1))
+    arrays["probs"] = arrays["probs"].copy()
+    arrays["probs"][3, 0] += 0.5
+    with pytest.raises(RunFileError, match="not among the whole test split"):
+        compact_arrays(arrays)
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+
+def test_paired_stats_by_hand() -> None:
+    a = pd.DataFrame({"seed": [0, 1, 2, 3], "data_seed": 0, "gmean": [0.85, 0.84, 0.86, 0.9]})
+    b = pd.DataFrame({"seed": [0, 1, 2], "data_seed": 0, "gmean": [0.80, 0.80, 0.80]})
+    stats = paired(a, b, "gmean")  # seed 3 has no pair: differences 5, 4, 6 points
+    half = 4.302652729749464 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert (stats.n, stats.wins, stats.ties, stats.losses) == (3, 3, 0, 0)
+    assert stats.mean == pytest.approx(5.0)
+    assert (stats.low, stats.high) == (pytest.approx(5 - half), pytest.approx(5 + half))
+
+
+def _stats(low: float, high: float, n: int = 3) -> Stats:
+    return Stats(n, (low + high) / 2, low, high, 0, 0, 0)
+
+
+def test_side_similar_and_combined_verdicts() -> None:
+    assert side_verdict(_stats(0.5, 3.0), complete=True) == SUPPORTED
+    assert side_verdict(_stats(-3.0, -0.5), complete=True) == CONTRADICTED
+    assert side_verdict(_stats(-3.0, -0.5), complete=True, better=False) == SUPPORTED
+    assert side_verdict(_stats(-1.0, 3.0), complete=True) == NOT_DECIDED
+    assert side_verdict(_stats(0.5, 3.0), complete=False) == NOT_DECIDED
+    assert side_verdict(_stats(0.5, 3.0, n=2), complete=True) == NOT_DECIDED
+    assert similar_verdict([_stats(-1.5, 1.9), _stats(-0.1, 0.2)], True) == SUPPORTED
+    assert similar_verdict([_stats(-1.5, 1.9), _stats(2.1, 4.0)], True) == CONTRADICTED
+    assert similar_verdict([_stats(-1.5, 2.5)], True) == NOT_DECIDED
+    assert combine([SUPPORTED, SUPPORTED]) == SUPPORTED
+    assert combine([SUPPORTED, NOT_DECIDED]) == NOT_DECIDED
+    assert combine([NOT_DECIDED, CONTRADICTED]) == CONTRADICTED
+
+
+def _runs(gmeans: dict[tuple[str, int], float]) -> pd.DataFrame:
+    """Finished campaign runs at IR=100 (float32, 60 epochs): (loss, seed) -> whole-split G-mean."""
+    rows = []
+    for (loss, seed), gmean in gmeans.items():
+        row = dict.fromkeys(RUN_COLUMNS, math.nan)
+        row.update(
+            status="ok",
+            loss=loss,
+            dataset="fashion_mnist",
+            protocol="step",
+            model="FashionMNISTCNN",
+            ir=100.0,
+            sampler="none",
+            label_noise=0.0,
+            precision="32-true",
+            schedule=60.0,
+            seed=float(seed),
+            data_seed=0.0,
+            gmean=gmean - 0.01,
+            full_gmean=gmean,
+            minority_acc=0.7,
+            full_minority_acc=0.7,
+            fit_time_s=600.0,
+            per_class_recall=[],
+            full_per_class_recall=[],
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def _claim(found: list, text: str):
+    return next(claim for claim in found if claim.claim == text)
+
+
+@pytest.mark.parametrize(
+    ("pf_gain", "expected"), [(0.04, SUPPORTED), (-0.04, CONTRADICTED), (0.0, NOT_DECIDED)]
+)
+def test_pf_beats_wce_verdict_from_five_paired_seeds(
+    monkeypatch: pytest.MonkeyPatch, pf_gain: float, expected: str
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    noise = [0.01, -0.01, 0.0, 0.005, -0.005]
+    gmeans = {("wce", s): 0.80 + noise[s] for s in range(5)}
+    gmeans |= {("pf", s): 0.80 + pf_gain + noise[(s + 1) % 5] / 2 for s in range(5)}
+    campaign = Campaign(_runs(gmeans), _runs(gmeans), Path("results/none"))
+    found = claims(campaign)
+    verdict = _claim(found, "PF beats WCE-loss at IR=100")
+    assert verdict.verdict == expected
+    assert "n=5" in verdict.evidence
+    # no FL run: that claim waits
+    assert _claim(found, "PF beats FL at IR=100").verdict == NOT_DECIDED
+
+
+def test_an_incomplete_cell_decides_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    gmeans = {("wce", s): 0.80 for s in range(4)} | {("pf", s): 0.85 + s / 100 for s in range(4)}
+    campaign = Campaign(_runs(gmeans), _runs(gmeans), Path("results/none"))
+    verdict = _claim(claims(campaign), "PF beats WCE-loss at IR=100")
+    assert "n=4" in verdict.evidence  # 4 clear wins, but seed 4 of 5 has not run
+    assert verdict.verdict == NOT_DECIDED
+
+
+def test_results_page_counts_verdicts_and_names_missing_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    gmeans = {("wce", s): 0.80 + s / 200 for s in range(5)}
+    gmeans |= {("pf", s): 0.85 + s / 100 for s in range(5)}
+    runs = _runs(gmeans)
+    page = results_page(Path("results/none"), runs, runs, "python -m imbloss.report X --claims Y")
+    assert page.startswith("# Results")
+    assert "**Verdicts so far: 1 supported, 0 contradicted," in page
+    assert "| PF beats WCE-loss at IR=100" in page
+    assert "`experiment=fmnist_step,ir=100,loss=focal,seed=0,trainer.max_epochs=60," in page
+    # Table IV row of PF: the whole split's mean over 5 seeds, the paper's 84.85 beside it
+    row = next(line for line in page.splitlines() if line.startswith("| IR=100 | PF-loss"))
+    assert "84.85" in row and "87.00 ± " in row and "[n=5/5]" in row
