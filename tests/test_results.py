@@ -29,7 +29,6 @@ from imbloss.results.claims import (
 )
 from imbloss.results.compact import compact_arrays, compact_predictions
 
-
 # --- the plan ---------------------------------------------------------------------------------
 
 

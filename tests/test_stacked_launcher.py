@@ -149,6 +149,25 @@ def test_fmnist_cnn_sweep_agrees_job_by_job_across_passes(run_cli: Runner, tmp_p
     assert any(m["gmean"] > 0 for m in metrics)
 
 
+def test_bf16_sweep_agrees_job_by_job(run_cli: Runner, tmp_path: Path) -> None:
+    # bf16 autocast in the forward passes, losses in float32: members train as separate runs do
+    metrics = _compare_launchers(
+        run_cli,
+        tmp_path,
+        [
+            *SYNTHETIC,
+            "model=fmnist_cnn",
+            "model.dropout=0",
+            "optimizer.lr=0.01",
+            "trainer.max_epochs=2",
+            "trainer.precision=bf16-mixed",
+            "loss=pf,wce",
+        ],
+        passes=1,
+    )
+    assert [(m["stack_size"], m["precision"]) for m in metrics] == [(2, "bf16-mixed")] * 2
+
+
 def test_invalid_member_fails_alone_and_a_lone_job_runs_single(
     run_cli: Runner, tmp_path: Path
 ) -> None:

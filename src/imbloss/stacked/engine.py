@@ -99,6 +99,11 @@ def limited_batches(num_batches: int, limit: int | float) -> int:
     return min(num_batches, int(limit))
 
 
+def forward_autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The autocast context of a forward pass in ``precision`` (Lightning's name)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+
+
 def fit_stack(
     modules: Sequence[ImbalancedClassifier],
     seeds: Sequence[int],
@@ -112,14 +117,17 @@ def fit_stack(
     resume_from: StackState | None = None,
     on_state: StateCallback | None = None,
     save_every_s: float = 0.0,
+    precision: str = "32-true",
 ) -> tuple[list[MemberOutcome], int]:
     """Train ``modules`` (one architecture, one optimiser setting) as one stack; see the module
     docstring. The modules' networks are left untouched; the outcomes hold the selected weights.
     Returns the outcomes and the number of optimiser steps taken (those before ``resume_from``
-    included)."""
+    included). ``precision="bf16-mixed"`` runs the forward passes under bf16 autocast, as
+    Lightning's precision plugin does for a single run; the losses compute in float32."""
     fit_started = time.perf_counter()
     size = len(modules)
     stack = StackedNetwork([m.net for m in modules], device, vectorize)
+    autocast = forward_autocast(device, precision)
     loss_fns = [m.loss_fn.to(device) for m in modules]
     params = stack.parameters()
     optimizer = modules[0].optimizer_factory(params)
@@ -165,7 +173,8 @@ def fit_stack(
             )
             x, y = x.view(size, count, *x.shape[1:]), y.view(size, count)
             batch_stats.update(y)
-            logits = stack(x)
+            with autocast:
+                logits = stack(x)
             losses = torch.stack([fn(logits[k], y[k]) for k, fn in enumerate(loss_fns)])
             guard.observe(losses, epoch, j)
             optimizer.zero_grad(set_to_none=True)
@@ -185,7 +194,8 @@ def fit_stack(
                 if on_failure is not None:
                     on_failure(k, record)
         train_loss = (loss_sum / max(seen, 1)).cpu()
-        figures, val = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
+        with autocast:
+            figures, val = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
         for k in alive:
             figures[k]["train/loss"] = float(train_loss[k])
             outcomes[k].last_val = val[k]

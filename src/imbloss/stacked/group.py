@@ -280,6 +280,7 @@ def _train_pass(
             resume_from=resume_from,
             on_state=on_state,
             save_every_s=save_every_s,
+            precision=str(cfg.trainer.get("precision", "32-true")),
         )
     except Exception as error:  # the pass fails, every member with it; the sweep goes on
         for member in members:

@@ -41,7 +41,9 @@ STACKED_TRAINER_KEYS = {
     "default_root_dir",
     "limit_train_batches",
 }
-FULL_PRECISION = ("32-true", "32", 32)
+# Numeric precisions the stacked engine trains in, as Lightning names them: float32, or the
+# forward passes under bf16 autocast with the losses in float32 (as the single engine).
+STACKED_PRECISIONS = ("32-true", "32", 32, "bf16-mixed")
 # Optimisers that act element by element: one over stacked tensors equals K separate ones.
 ELEMENTWISE_OPTIMIZERS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD")
 
@@ -95,8 +97,11 @@ def stacking_obstacle(cfg: DictConfig) -> str | None:
         return f"trainer.devices={trainer.devices}: the stacked engine uses one device"
     if trainer.get("strategy", "auto") != "auto":
         return f"trainer.strategy={trainer.strategy}: the stacked engine uses one device"
-    if trainer.get("precision", "32-true") not in FULL_PRECISION:
-        return f"trainer.precision={trainer.precision}: the stacked engine trains in float32"
+    if trainer.get("precision", "32-true") not in STACKED_PRECISIONS:
+        return (
+            f"trainer.precision={trainer.precision}: the stacked engine trains in 32-true or "
+            "bf16-mixed"
+        )
     if cfg.optimizer._target_ not in ELEMENTWISE_OPTIMIZERS:
         return f"optimizer {cfg.optimizer._target_} is not one of {ELEMENTWISE_OPTIMIZERS}"
     callbacks = list(cfg.callbacks.values())
