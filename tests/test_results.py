@@ -125,17 +125,35 @@ def test_compact_predictions_expand_to_the_arrays_written(
     assert compact_predictions(path) is True
     assert compact_predictions(path) is False  # already compact
     with np.load(path) as stored:
-        assert ("last_full_probs" in stored.files) is not same_weights
-        assert stored["full_probs"].dtype == np.float16
+        assert ("last_full_log_probs" in stored.files) is not same_weights
+        assert stored["full_log_probs"].dtype == np.float16
     assert path.stat().st_size < before / 2
     expanded = read_predictions(path)
     assert set(expanded) == set(arrays)
     for name, array in arrays.items():
         if array.dtype.kind == "f":
             assert expanded[name].dtype == np.float32
-            np.testing.assert_allclose(expanded[name], array, rtol=2**-11, atol=0)
+            # |log p| < 6 here: p within 6 * 2^-11 relative; every predicted class the same
+            np.testing.assert_allclose(expanded[name], array, rtol=6 * 2**-11, atol=0)
+            np.testing.assert_array_equal(expanded[name].argmax(1), array.argmax(1))
         else:
             np.testing.assert_array_equal(expanded[name], array)
+
+
+def test_a_near_tie_keeps_float32_log_probabilities() -> None:
+    arrays = _predictions(np.random.default_rng(2))
+    tie = np.array([0.25, 0.25 * (1 + 2**-14), 0.25, 0.25 * (1 - 2**-14)], np.float32)
+    for key in ("full_probs", "last_full_probs"):
+        arrays[key] = arrays[key].copy()
+        arrays[key][7] = tie  # float16 would make classes 0 and 1 equal: argmax 0, not 1
+    arrays["probs"] = arrays["full_probs"][np.isin(np.arange(100), [7, 8, 9])]
+    arrays["last_probs"] = arrays["last_full_probs"][[7, 8, 9]]
+    arrays["target"] = arrays["full_target"][[7, 8, 9]]
+    compact = compact_arrays(arrays)
+    assert compact["full_log_probs"].dtype == np.float32
+    np.testing.assert_array_equal(
+        np.exp(compact["full_log_probs"]).argmax(1), arrays["full_probs"].argmax(1)
+    )
 
 
 def test_compact_refuses_a_protocol_row_not_in_the_whole_split() -> None:

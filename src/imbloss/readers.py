@@ -37,11 +37,13 @@ def read_json_file(path: Path) -> dict[str, Any]:
 
 def expand_compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The six arrays of ``imbloss.layout.PREDICTION_KEYS`` from a compact file's (see
-    :mod:`imbloss.results.compact`): probabilities as float32, the protocol's test split as the
-    rows ``test_positions`` of the whole split, the last weights' as the selected where absent."""
+    :mod:`imbloss.results.compact`): probabilities as float32 ``exp`` of the stored
+    log-probabilities, the protocol's test split as the rows ``test_positions`` of the whole
+    split, the last weights' as the selected ones where absent."""
     positions = arrays[COMPACT_POSITIONS_KEY]
-    full_probs = arrays["full_probs"].astype(np.float32)
-    last_full_probs = arrays.get("last_full_probs", full_probs).astype(np.float32)
+    full_probs = np.exp(arrays["full_log_probs"].astype(np.float32))
+    last_logs = arrays.get("last_full_log_probs")
+    last_full_probs = full_probs if last_logs is None else np.exp(last_logs.astype(np.float32))
     full_target = arrays["full_target"].astype(np.int64)
     return {
         "target": full_target[positions],

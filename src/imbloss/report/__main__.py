@@ -55,6 +55,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="also write the campaign's results page with one verdict per claim (docs/results.md)",
     )
+    parser.add_argument(
+        "--readme",
+        default=None,
+        metavar="FILE",
+        help="with --claims: put the headline verdicts into FILE between its marker comments",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,11 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.claims is not None:
         root = Path(args.path)
         command = " ".join(["python -m imbloss.report", args.path, "--claims", args.claims])
+        if args.readme:
+            command += f" --readme {args.readme}"
         page = write_results_page(
             root,
             Path(args.claims),
             lambda path, figures: load_runs(path, exclude=report.out_dir, figures=figures),
             command,
+            Path(args.readme) if args.readme else None,
         )
         print(f"results page: {page}")
     return 0

@@ -576,6 +576,43 @@ def _noise_claims(campaign: Campaign) -> list[Claim]:
     return found
 
 
+README_BEGIN = "<!-- headline verdicts: begin (generated from docs/results.md) -->"
+README_END = "<!-- headline verdicts: end -->"
+
+
+def headline(campaign: Campaign) -> str:
+    """The README's short table: PF against each other loss at IR=100 and 200, whole split."""
+    irs = (100, 200)
+    rows = []
+    for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES):
+        line = [f"PF vs {loss_label(loss)}"]
+        for ir in irs:
+            stats, verdict = _beats(campaign, ir, "pf", loss)
+            if stats.n == 0:
+                line.append("not run yet")
+                continue
+            interval = f" [{stats.low:+.1f}, {stats.high:+.1f}]" if stats.n >= 2 else ""
+            line.append(f"{stats.mean:+.1f}{interval} (n={stats.n}): **{verdict}**")
+        rows.append(line)
+    headers = ["PF-loss beats…", *(f"IR={ir}: PF − other, pp" for ir in irs)]
+    return (
+        f"{README_BEGIN}\n"
+        "Fashion-MNIST, step imbalance, whole test split, paired seeds, mean G-mean difference "
+        "with its 95 % interval; *supported* / *contradicted* need complete cells and an "
+        "interval that excludes 0. Every claim, the tables and the settings: "
+        "[docs/results.md](docs/results.md).\n\n"
+        f"{_table(headers, rows)}\n{README_END}"
+    )
+
+
+def replace_headline(readme: str, block: str) -> str:
+    """``readme`` with the text between the headline markers (markers included) replaced."""
+    start, end = readme.find(README_BEGIN), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no {README_BEGIN} ... {README_END} block")
+    return readme[:start] + block + readme[end + len(README_END) :]
+
+
 def results_page(root: Path, runs: pd.DataFrame, last_runs: pd.DataFrame, command: str) -> str:
     """The whole of ``docs/results.md`` from the runs below ``root`` (``load_runs`` frames)."""
     campaign = Campaign(runs, last_runs, root)
@@ -652,10 +689,19 @@ def results_page(root: Path, runs: pd.DataFrame, last_runs: pd.DataFrame, comman
 
 
 def write_results_page(
-    root: Path, out: Path, load: Callable[[Path, str], pd.DataFrame], command: str
+    root: Path,
+    out: Path,
+    load: Callable[[Path, str], pd.DataFrame],
+    command: str,
+    readme: Path | None = None,
 ) -> Path:
-    """Write :func:`results_page` for the runs below ``root`` to ``out``."""
-    page = results_page(root, load(root, "selected"), load(root, "last"), command)
+    """Write :func:`results_page` for the runs below ``root`` to ``out``; with ``readme``, also
+    put :func:`headline` between that file's markers."""
+    selected, last = load(root, "selected"), load(root, "last")
+    page = results_page(root, selected, last, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
+    if readme is not None:
+        block = headline(Campaign(selected, last, root))
+        readme.write_text(replace_headline(readme.read_text(), block))
     return out
