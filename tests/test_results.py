@@ -42,8 +42,10 @@ def test_stages_hold_the_issues_cells() -> None:
         "ir10",
         "label_noise",
         "resampling",
+        "binary",
     ]
-    # 3 losses x 3 seeds x 2 precisions; 2 x 2 at 200 epochs; 8 losses x 3 seeds + pf, wce x 2
+    # 3 losses x 3 seeds x 2 precisions; 2 x 2 at 200 epochs; 8 losses x 3 seeds + pf, wce x 2;
+    # binary: 5 losses x 2 minority fractions x 3 seeds
     counts = {name: len(stage.jobs()) for name, stage in by_name.items()}
     assert counts == {
         "precision": 18,
@@ -53,6 +55,7 @@ def test_stages_hold_the_issues_cells() -> None:
         "ir10": 24,
         "label_noise": 18,
         "resampling": 18,
+        "binary": 30,
     }
     losses = {job["loss"] for job in by_name["ir100"].jobs()}
     assert losses == {"pf", "wce", "focal", "focal_alpha", "ldam", "wldam", "ce", "bsm"}

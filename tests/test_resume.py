@@ -198,7 +198,8 @@ def test_a_failed_job_is_retried_from_the_start(compose_train_cfg, tmp_path: Pat
     (run / "checkpoints" / "stale.ckpt").write_bytes(b"")
     second = train(cfg)
     assert not (run / "error.json").exists()
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # the stale file went with the failed attempt; the finished run keeps its selected weights
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt"]
     assert {k: v for k, v in second.items() if k not in NOT_COMPARED} == {
         k: v for k, v in first.items() if k not in NOT_COMPARED
     }
@@ -243,7 +244,8 @@ def test_killed_run_resumes_to_the_uninterrupted_figures(run_cli: Runner, tmp_pa
     assert {k: v for k, v in metrics.items() if k not in NOT_COMPARED} == {
         k: v for k, v in expected.items() if k not in NOT_COMPARED
     }
-    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # finished: last.ckpt, resumed from, is removed (checkpoints=best)
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["best.ckpt"]
     curves = (killed / "csv" / "metrics.csv").read_text()
     assert curves == (whole / "csv" / "metrics.csv").read_text()
 

@@ -115,6 +115,7 @@ PRESETS = {
     "cifar100_pairs": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 128, 300),
     "cifar100_pairs_trees": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 128, 300),
     "cifar10_lt": ("cifar10", "exp", "CifarResNet18", "Adam", 0.001, 500, 200),
+    "fmnist_binary": ("fashion_mnist", "binary", "MLP", "SGD", 0.1, 128, 300),
 }
 
 
@@ -146,6 +147,7 @@ def test_experiment_preset_carries_the_sources_settings(
         ("cifar100_pairs", None, {"pair": "household", "minority_fraction": 0.2}),
         ("cifar100_pairs_trees", None, {"pair": "tree_1", "minority_fraction": 0.2}),
         ("cifar10_lt", 100, {"augment": True}),
+        ("fmnist_binary", None, {"minority_class": 6}),
     ],
 )
 def test_experiment_preset_protocol_keys(

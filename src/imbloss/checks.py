@@ -8,6 +8,7 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from imbloss.errors import ConfigError
+from imbloss.run_folder import CHECKPOINT_POLICIES
 
 
 def checked_number(
@@ -46,7 +47,18 @@ def check_threads(value: object) -> int | None:
     return value
 
 
+def check_checkpoints(value: object) -> str:
+    """``checkpoints`` as one of ``CHECKPOINT_POLICIES``."""
+    if value not in CHECKPOINT_POLICIES:
+        raise ConfigError(
+            f"checkpoints={value!r} is not a checkpoint policy; accepted: "
+            f"{', '.join(CHECKPOINT_POLICIES)}"
+        )
+    return str(value)
+
+
 def check_run_config(cfg: DictConfig) -> None:
     """Every check that must pass before a run loads data or builds a model."""
     check_max_epochs(cfg.trainer.get("max_epochs"))
     check_threads(cfg.get("threads"))
+    check_checkpoints(cfg.get("checkpoints", "best"))

@@ -50,13 +50,12 @@ from torch import nn
 from imbloss.data import ImbalancedDataModule
 from imbloss.intervals import StratifiedBootstrap
 from imbloss.layout import PREDICTION_KEYS, RunFolder
-from imbloss.metrics import classification_summary
+from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.models import use_preferred_layout
 from imbloss.outputs import write_json, write_predictions
 
 TEST_SETS = ("test", "full_test")
 WEIGHT_SETS = ("selected", "last")
-VAL_FIGURES = ("gmean", "auc")
 StateDict = Mapping[str, torch.Tensor]
 Prediction = tuple[torch.Tensor, torch.Tensor]  # (target [N], probs [N, C]) on the CPU
 

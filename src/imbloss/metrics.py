@@ -21,6 +21,10 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+# The validation figures kept for model selection and its report (val_gmean, val_auc): the fit
+# records them per step, the post-fit stage reads them back.
+VAL_FIGURES = ("gmean", "auc")
+
 
 def geometric_mean(values: torch.Tensor) -> float:
     """Geometric mean of non-negative values; 0 if any value is 0."""

@@ -11,14 +11,14 @@ from torch import nn
 
 from imbloss.batch_stats import BatchStats
 from imbloss.distributed import gather_all, gather_batch
-from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard
-from imbloss.metrics import classification_summary
+from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.models import use_preferred_layout
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LOGGED_FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 VAL_FIGURES_KEY = "imbloss_val_figures"  # the checkpoint entry of ``val_figures``
+BATCH_STATS_KEY = "imbloss_batch_stats"  # the checkpoint entry of ``batch_stats``
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -64,6 +64,7 @@ class ImbalancedClassifier(L.LightningModule):
         self.test_summary: dict | None = None
         self.finite_guard = FiniteGuard()
         self.batch_stats: BatchStats | None = None
+        self._restored_batch_stats: dict[str, Any] | None = None
         self.val_figures: dict[int, dict[str, float]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,9 +160,19 @@ class ImbalancedClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[VAL_FIGURES_KEY] = self.val_figures
+        if self.batch_stats is not None:
+            checkpoint[BATCH_STATS_KEY] = self.batch_stats.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.val_figures = dict(checkpoint.get(VAL_FIGURES_KEY, {}))
+        self._restored_batch_stats = checkpoint.get(BATCH_STATS_KEY)
+
+    def on_train_start(self) -> None:
+        """A resumed fit goes on counting from the checkpoint's batch statistics (restored here:
+        ``on_fit_start``, which resets them, runs after the checkpoint is loaded)."""
+        if self._restored_batch_stats is not None:
+            self.batch_stats = BatchStats.from_state_dict(self._restored_batch_stats, self.device)
+            self._restored_batch_stats = None
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluation_step(batch, "test")

@@ -35,7 +35,7 @@ from imbloss.module import ImbalancedClassifier
 from imbloss.outputs import write_json
 from imbloss.readers import read_checkpoint
 from imbloss.resume import AtomicCheckpointIO, RunState, start_job
-from imbloss.run_folder import FolderConflictError
+from imbloss.run_folder import FolderConflictError, prune_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return {}
     info = run_info(cfg, checkpoint, "single", 1, fit.fit_time_s)
     return evaluate_and_finish(
-        module.net, datamodule, fit, info, cfg.seed, loggers, trainer.strategy.root_device
+        module.net, datamodule, fit, info, cfg, loggers, trainer.strategy.root_device
     )
 
 
@@ -149,20 +149,22 @@ def evaluate_and_finish(
     datamodule: ImbalancedDataModule,
     fit: FitResult,
     info: dict[str, Any],
-    seed: int,
+    cfg: DictConfig,
     loggers: list[Logger],
     device: torch.device,
 ) -> dict[str, Any]:
     """The post-fit stage of one run or stacked member (:func:`imbloss.evaluation.evaluate_member`
-    into the current job's folder), then the end of its W&B run and the printed summary."""
+    into the current job's folder), the checkpoints it no longer needs removed (``checkpoints``),
+    then the end of its W&B run and the printed summary."""
     output_dir = _output_dir()
     try:
         metrics = evaluate_member(
-            net, datamodule, fit, info, output_dir, seed=seed, loggers=loggers, device=device
+            net, datamodule, fit, info, output_dir, seed=cfg.seed, loggers=loggers, device=device
         )
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
+    prune_checkpoints(output_dir, cfg.get("checkpoints", "best"))
     wandb_message = finish_wandb(loggers, exit_code=0)
     print_summary(metrics, output_dir)
     if wandb_message:

@@ -32,13 +32,10 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from imbloss.batch_stats import BatchStats
 from imbloss.layout import METRICS_FILE, RunFolder
 from imbloss.outputs import atomic_file
 from imbloss.readers import read_checkpoint, read_json_file
 from imbloss.run_folder import FolderState, claim_folder, clear_attempt, folder_state
-
-BATCH_STATS_KEY = "imbloss_batch_stats"
 
 log = logging.getLogger(__name__)
 
@@ -72,36 +69,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 class RunState(L.Callback):
-    """Saves and restores the CPU (and CUDA) random generators, the fit time spent so far and the
-    module's training-batch counters (``batch_stats``, over all epochs of the run).
+    """Saves and restores the CPU (and CUDA) random generators and the fit time spent so far (the
+    module keeps its own training-batch counters in the checkpoint).
 
     ``fit_time_s`` after ``fit`` = the time of this fit + the time before the checkpoint it
-    resumed from. The counters are put back when training starts (the module resets its own in
-    ``on_fit_start``, which runs after a checkpoint is restored).
+    resumed from.
     """
 
     def __init__(self) -> None:
         self.previous_fit_time_s = 0.0
         self._started: float | None = None
         self.fit_time_s = 0.0
-        self._batch_stats: dict[str, Any] | None = None
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        stats = getattr(pl_module, "batch_stats", None)
-        if stats is not None:
-            checkpoint[BATCH_STATS_KEY] = stats.state_dict()
-
-    def on_load_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self._batch_stats = checkpoint.get(BATCH_STATS_KEY)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._batch_stats is not None:
-            pl_module.batch_stats = BatchStats.from_state_dict(self._batch_stats, pl_module.device)
-            self._batch_stats = None
 
     def _elapsed(self) -> float:
         started = time.perf_counter() if self._started is None else self._started

@@ -52,7 +52,10 @@ NON_RESULT_KEYS = (
     "tags",
     "dataset.data_dir",
     "trainer.enable_progress_bar",
+    "checkpoints",
 )
+# What ``checkpoints`` keeps of a finished run: both checkpoints, the selected one, or neither.
+CHECKPOINT_POLICIES = ("all", "best", "none")
 
 
 class FolderState(str, Enum):
@@ -158,3 +161,17 @@ def clear_attempt(folder: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+
+
+def prune_checkpoints(folder: Path, keep: str) -> None:
+    """Remove the checkpoints a finished run no longer needs: ``last.ckpt`` (kept only for
+    ``all``, e.g. a run a sweeper will continue) and, for ``none``, ``best.ckpt`` too; the
+    ``checkpoints`` folder goes once empty. Call it after ``metrics.json`` is written."""
+    run = RunFolder(Path(folder))
+    if keep != "all":
+        run.last_checkpoint.unlink(missing_ok=True)
+    if keep == "none":
+        run.best_checkpoint.unlink(missing_ok=True)
+    directory = run.best_checkpoint.parent
+    if directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()

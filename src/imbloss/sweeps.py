@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from imbloss.devices import JOB_DEVICES_RESOLVER, JOB_THREADS_RESOLVER, job_devices, job_threads
 from imbloss.errors import ConfigError
 from imbloss.losses import loss_spec
+from imbloss.schedule import epoch_at
 
 LOSS_GRID_RESOLVER = "loss_grid"
 EPOCH_AT_RESOLVER = "epoch_at"
@@ -53,19 +54,6 @@ def grid_values(loss: str, hparam: str, limit: int | None = None) -> tuple[float
 def loss_grid(loss: str, hparam: str, limit: int | None = None) -> str:
     """Resolver ``${loss_grid:LOSS,HPARAM[,LIMIT]}``: the grid as Hydra sweep syntax ``a,b,c``."""
     return ",".join(format_grid_value(v) for v in grid_values(loss, hparam, limit))
-
-
-def epoch_at(fraction: float, max_epochs: int) -> int:
-    """Resolver ``${epoch_at:FRACTION,MAX_EPOCHS}``: the 0-based epoch ``floor(fraction * max)``.
-
-    ``wldam`` switches its deferred re-weighting on at ``${epoch_at:0.8,${trainer.max_epochs}}``:
-    epoch 160 of the source's 200, and the same share of any shorter schedule.
-    """
-    if not 0 <= fraction <= 1 or max_epochs < 1:
-        raise ConfigError(
-            f"epoch_at({fraction}, {max_epochs}): accepted: 0 <= fraction <= 1 and max_epochs >= 1"
-        )
-    return int(fraction * max_epochs)
 
 
 def register_resolvers() -> None:

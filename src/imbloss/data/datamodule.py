@@ -172,6 +172,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "ir": self.ir,
             "data_seed": self.seed,
             "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
             "class_names": self.class_names,
             "minority_classes": self.minority_classes,
             "train_class_counts": self.train_class_counts,

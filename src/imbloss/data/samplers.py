@@ -30,7 +30,7 @@ from imbloss.checks import checked_number
 from imbloss.data.batches import EpochSampler, ShuffleSampler, epoch_generator
 from imbloss.errors import ConfigError
 from imbloss.registry import Registry
-from imbloss.sweeps import epoch_at
+from imbloss.schedule import epoch_at
 
 SamplerFactory = Callable[..., EpochSampler]
 _SAMPLERS: Registry[SamplerFactory] = Registry("sampler")

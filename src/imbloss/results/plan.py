@@ -157,6 +157,21 @@ def stages(precision: str | None = PRECISION, epochs: int = EPOCHS) -> list[Stag
                 },
             ),
         ),
+        Stage(
+            "binary",
+            "the second source's claim, a Fashion-MNIST analogue: Shirt against the rest at "
+            "10 % and 5 % minority, its MLP and SGD, float32, the campaign's schedule",
+            (
+                {
+                    "experiment": "fmnist_binary",
+                    "ir": "null,19",
+                    "loss": "mse,mfe,msfe,ce,wce",
+                    "seed": _values(SEEDS),
+                    "trainer.max_epochs": str(epochs),
+                    "trainer.precision": "32-true",  # bf16 is checked for the CNN only
+                },
+            ),
+        ),
     ]
 
 

@@ -45,9 +45,8 @@ from torch import Tensor
 
 from imbloss.batch_stats import BatchStats
 from imbloss.data import ImbalancedDataModule
-from imbloss.evaluation import VAL_FIGURES
 from imbloss.finite import FiniteGuard, NonFiniteRecord
-from imbloss.metrics import classification_summary
+from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
 from imbloss.resume import rng_state, set_rng_state
 from imbloss.stacked.network import StackedNetwork

@@ -309,7 +309,7 @@ def _train_pass(
                 )
                 net = member.module.net.to(device)
                 results[member.position] = evaluate_and_finish(
-                    net, datamodule, fit, info, member.job.cfg.seed, member.loggers, device
+                    net, datamodule, fit, info, member.job.cfg, member.loggers, device
                 )
             except Exception as error:
                 record_failure(error)
