@@ -6,10 +6,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from imbloss.layout import CONFIG_FILE
+from imbloss.progress import start_sweep
 from imbloss.run_folder import FolderState, folder_state
 
 
@@ -49,3 +52,24 @@ class ResumeSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         print(f"imbloss: {summary_line(self._before, self._states(config))}", flush=True)
+
+
+def basic_sweep_plan(config: DictConfig) -> tuple[int | None, list[str]]:
+    """The number of jobs Hydra's basic sweeper makes of this multirun (its ``params`` and the
+    command line's overrides) and the keys swept over; (None, []) for another sweeper."""
+    sweeper = config.hydra.sweeper
+    if sweeper.get("_target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return None, []
+    arguments = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    arguments += list(config.hydra.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    jobs = sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    return jobs, [o.get_key_element() for o in overrides if o.is_sweep_override()]
+
+
+class SweepProgress(Callback):
+    """Records the multirun's size and start (:mod:`imbloss.progress`), so that every job that
+    ends prints ``[k/N] ...; about T left``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        start_sweep(config.hydra.sweep.dir, *basic_sweep_plan(config))

@@ -33,6 +33,7 @@ from imbloss.layout import RunFolder
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.outputs import write_json
+from imbloss.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
 from imbloss.readers import read_checkpoint
 from imbloss.resume import AtomicCheckpointIO, RunState, start_job
 from imbloss.run_folder import FolderConflictError, prune_checkpoints
@@ -117,6 +118,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = _output_dir()
     start = start_job(output_dir, cfg)
     if start.finished_metrics is not None:
+        report_job_end(SKIPPED)
         return start.finished_metrics
     if cfg.get("threads") is not None:
         torch.set_num_threads(cfg.threads)
@@ -165,6 +167,7 @@ def evaluate_and_finish(
         finish_wandb(loggers, exit_code=1)
         raise
     prune_checkpoints(output_dir, cfg.get("checkpoints", "best"))
+    report_job_end(OK, metrics)
     wandb_message = finish_wandb(loggers, exit_code=0)
     print_summary(metrics, output_dir)
     if wandb_message:
@@ -264,8 +267,24 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     return None
 
 
+def report_job_end(status: str, metrics: dict[str, Any] | None = None) -> None:
+    """Print the multirun's progress line for the current job (:mod:`imbloss.progress`); nothing
+    for a single run."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    end = JobEnd(" ".join(hydra_cfg.overrides.task), status)
+    if metrics is not None:
+        seconds = metrics["fit_time_s"] + metrics["evaluation_time_s"]
+        end = JobEnd(end.label, status, metrics["gmean"], metrics["full_test"]["gmean"], seconds)
+    line = job_ended(hydra_cfg.sweep.dir, end)
+    if line is not None:
+        print(f"imbloss: {line}", flush=True)
+
+
 def record_failure(error: BaseException) -> None:
-    """Write the current job's ``error.json`` (its error and traceback) and log it."""
+    """Write the current job's ``error.json`` (its error and traceback), log it and count it in
+    the multirun's progress."""
     path = RunFolder(_output_dir()).error
     write_json(
         path,
@@ -276,3 +295,4 @@ def record_failure(error: BaseException) -> None:
         },
     )
     log.error("run failed (%s); recorded in %s, the sweep goes on", error, path)
+    report_job_end(FAILED)

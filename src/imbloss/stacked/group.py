@@ -50,10 +50,12 @@ from imbloss.pipeline import (
     build_run_loggers,
     evaluate_and_finish,
     record_failure,
+    report_job_end,
     route_lightning_logs_through_hydra,
     run_info,
     run_job,
 )
+from imbloss.progress import SKIPPED
 from imbloss.resume import start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import plan_passes
@@ -188,12 +190,12 @@ def _build_members(
                 check_run_config(job.cfg)
                 folder = Path(HydraConfig.get().runtime.output_dir)
                 start = start_job(folder, job.cfg, stacked_epochs)
-                if start.finished_metrics is not None or start.checkpoint is not None:
-                    results[position] = (
-                        start.finished_metrics
-                        if start.finished_metrics is not None
-                        else run_job(job.cfg)
-                    )
+                if start.finished_metrics is not None:
+                    report_job_end(SKIPPED)
+                    results[position] = start.finished_metrics
+                    continue
+                if start.checkpoint is not None:
+                    results[position] = run_job(job.cfg)
                     continue
                 L.seed_everything(job.cfg.seed, workers=True, verbose=False)
                 module = build_module(job.cfg, datamodule)
