@@ -31,6 +31,7 @@ BASELINE_LOSSES = ("ce", "bsm")
 SEEDS = (0, 1, 2)
 EXTRA_SEEDS = (3, 4)  # for pf and wce at IR=100 and 200
 PRECISION_CHECK_LOSSES = ("pf", "wce", "ldam")
+PRECISION_CHECK_EPOCHS = 60
 SCHEDULE_CHECK_LOSSES = ("pf", "wce")
 SOURCE_EPOCHS = 200
 
@@ -99,14 +100,14 @@ def stages(precision: str | None = PRECISION, epochs: int = EPOCHS) -> list[Stag
     return [
         Stage(
             "precision",
-            "bf16-mixed against 32-true, paired seeds, IR=100, 60 epochs",
+            f"bf16-mixed against 32-true, paired seeds, IR=100, {PRECISION_CHECK_EPOCHS} epochs",
             (
                 {
                     **step,
                     "ir": "100",
                     "loss": _values(PRECISION_CHECK_LOSSES),
                     "seed": _values(SEEDS),
-                    "trainer.max_epochs": "60",
+                    "trainer.max_epochs": str(PRECISION_CHECK_EPOCHS),
                     "trainer.precision": "32-true,bf16-mixed",
                 },
             ),
