@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.readers import read_predictions
+from imbloss.readers import expand_compact, read_predictions
 from imbloss.report.runs import RUN_COLUMNS
 from imbloss.results import plan
 from imbloss.results.__main__ import main as results_main
@@ -143,7 +143,7 @@ def test_compact_predictions_expand_to_the_arrays_written(
             np.testing.assert_array_equal(expanded[name], array)
 
 
-def test_a_near_tie_keeps_float32_log_probabilities() -> None:
+def test_a_near_tie_keeps_its_row_in_float32() -> None:
     arrays = _predictions(np.random.default_rng(2))
     tie = np.array([0.25, 0.25 * (1 + 2**-14), 0.25, 0.25 * (1 - 2**-14)], np.float32)
     for key in ("full_probs", "last_full_probs"):
@@ -153,10 +153,13 @@ def test_a_near_tie_keeps_float32_log_probabilities() -> None:
     arrays["last_probs"] = arrays["last_full_probs"][[7, 8, 9]]
     arrays["target"] = arrays["full_target"][[7, 8, 9]]
     compact = compact_arrays(arrays)
-    assert compact["full_log_probs"].dtype == np.float32
-    np.testing.assert_array_equal(
-        np.exp(compact["full_log_probs"]).argmax(1), arrays["full_probs"].argmax(1)
-    )
+    assert compact["full_log_probs"].dtype == np.float16
+    np.testing.assert_array_equal(compact["full_log_probs_rows"], [7])  # that row alone
+    assert compact["full_log_probs_exact"].dtype == np.float32
+    expanded = expand_compact(compact)
+    for key in ("full_probs", "last_full_probs", "probs"):
+        np.testing.assert_array_equal(expanded[key].argmax(1), arrays[key].argmax(1))
+    assert expanded["full_probs"][7].argmax() == 1
 
 
 def test_compact_refuses_a_protocol_row_not_in_the_whole_split() -> None:

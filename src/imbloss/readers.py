@@ -15,6 +15,8 @@ from imbloss.errors import RunFileError
 
 # The key that marks a compact predictions file (imbloss.results.compact).
 COMPACT_POSITIONS_KEY = "test_positions"
+# suffixes of a compact array's rows kept in float32: their positions and their values
+EXACT_ROWS, EXACT_VALUES = "_rows", "_exact"
 
 
 def _unreadable(path: Path, error: BaseException, what: str) -> RunFileError:
@@ -35,15 +37,23 @@ def read_json_file(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _probabilities(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """float32 ``exp`` of the log-probabilities ``name``, its float32 rows put back."""
+    logs = arrays[name].astype(np.float32)
+    if name + EXACT_ROWS in arrays:
+        logs[arrays[name + EXACT_ROWS]] = arrays[name + EXACT_VALUES]
+    return np.exp(logs)
+
+
 def expand_compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The six arrays of ``imbloss.layout.PREDICTION_KEYS`` from a compact file's (see
     :mod:`imbloss.results.compact`): probabilities as float32 ``exp`` of the stored
     log-probabilities, the protocol's test split as the rows ``test_positions`` of the whole
     split, the last weights' as the selected ones where absent."""
     positions = arrays[COMPACT_POSITIONS_KEY]
-    full_probs = np.exp(arrays["full_log_probs"].astype(np.float32))
-    last_logs = arrays.get("last_full_log_probs")
-    last_full_probs = full_probs if last_logs is None else np.exp(last_logs.astype(np.float32))
+    full_probs = _probabilities(arrays, "full_log_probs")
+    last = "last_full_log_probs"
+    last_full_probs = _probabilities(arrays, last) if last in arrays else full_probs
     full_target = arrays["full_target"].astype(np.int64)
     return {
         "target": full_target[positions],

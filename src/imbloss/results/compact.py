@@ -13,9 +13,9 @@ compact file keeps, compressed:
 
 Log-probabilities, not probabilities, because float16 keeps their order: probabilities below
 6e-5 lose their resolution in float16 and the one-vs-rest AUC moved by up to 0.009 on a real run,
-while from float16 log-probabilities it moved by 2e-7. An array whose predicted class would change
-in some row (a near-tie rounded) is kept as float32 log-probabilities instead, so G-mean, accuracy
-and recall recompute exactly. :func:`imbloss.readers.read_predictions` expands the file back to the
+while from float16 log-probabilities it moved by 2e-7. A row whose predicted class float16 would
+change (a near-tie rounded to a tie) is also kept in float32, so G-mean, accuracy and recall
+recompute exactly. :func:`imbloss.readers.read_predictions` expands the file back to the
 six arrays.
 """
 
@@ -28,7 +28,13 @@ import numpy as np
 from imbloss.errors import RunFileError
 from imbloss.layout import PREDICTIONS_FILE, RunFolder
 from imbloss.outputs import atomic_file
-from imbloss.readers import COMPACT_POSITIONS_KEY, expand_compact, read_predictions
+from imbloss.readers import (
+    COMPACT_POSITIONS_KEY,
+    EXACT_ROWS,
+    EXACT_VALUES,
+    expand_compact,
+    read_predictions,
+)
 
 # float16's relative step (2^-11 of a log-probability l moves p = e^l by up to |l| * 2^-11)
 LOG_STEP = 2.0**-11
@@ -49,25 +55,28 @@ def protocol_positions(arrays: dict[str, np.ndarray]) -> np.ndarray:
         ) from error
 
 
-def log_probs(probs: np.ndarray) -> np.ndarray:
-    """``log(probs)`` as float16, or as float32 where float16 would change a predicted class."""
+def log_probs(name: str, probs: np.ndarray) -> dict[str, np.ndarray]:
+    """``log(probs)`` as float16 under ``name``; the rows whose predicted class float16 would
+    change (a near-tie rounded to a tie) also as float32, under ``<name>_exact`` with their
+    positions in ``<name>_rows``."""
     with np.errstate(divide="ignore"):  # a probability of 0 is -inf, and stays 0
         logs = np.log(probs.astype(np.float32))
     half = logs.astype(np.float16)
-    if np.array_equal(half.astype(np.float32).argmax(1), probs.argmax(1)):
-        return half
-    return logs
+    rows = np.flatnonzero(half.astype(np.float32).argmax(1) != probs.argmax(1)).astype(np.int32)
+    if not len(rows):
+        return {name: half}
+    return {name: half, f"{name}{EXACT_ROWS}": rows, f"{name}{EXACT_VALUES}": logs[rows]}
 
 
 def compact_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The compact file's arrays for the six arrays a run writes."""
     compact = {
         "full_target": arrays["full_target"].astype(np.int64),
-        "full_log_probs": log_probs(arrays["full_probs"]),
+        **log_probs("full_log_probs", arrays["full_probs"]),
         COMPACT_POSITIONS_KEY: protocol_positions(arrays),
     }
     if not np.array_equal(arrays["last_full_probs"], arrays["full_probs"]):
-        compact["last_full_log_probs"] = log_probs(arrays["last_full_probs"])
+        compact |= log_probs("last_full_log_probs", arrays["last_full_probs"])
     return compact
 
 
