@@ -120,15 +120,17 @@ def varying_run_axes(frame: Any) -> tuple[str, ...]:
 def training_parts(setting: Mapping[str, Any], varying: tuple[str, ...] = ()) -> list[str]:
     """``["sampler oversample", "label noise 0.2", "bf16-mixed", "200 epochs"]``: the sampler and
     the label noise where they are not the defaults (none, 0; a missing value counts as the
-    default), and the precision and schedule where ``varying`` names them."""
+    default), and the precision and schedule where ``varying`` names them and ``setting`` has
+    them."""
     sampler, label_noise = setting.get("sampler"), setting.get("label_noise")
     parts = []
     if not is_missing(sampler) and sampler not in ("", "none"):
         parts.append(f"sampler {sampler}")
     if not is_missing(label_noise) and label_noise > 0:
         parts.append(f"label noise {number_label(label_noise)}")
-    if "precision" in varying:
-        parts.append(str(setting.get("precision")))
-    if "schedule" in varying:
-        parts.append(f"{number_label(setting.get('schedule'))} epochs")
+    precision, schedule = setting.get("precision"), setting.get("schedule")
+    if "precision" in varying and not is_missing(precision):
+        parts.append(str(precision))
+    if "schedule" in varying and not is_missing(schedule):
+        parts.append(f"{number_label(schedule)} epochs")
     return parts

@@ -42,9 +42,19 @@ SUBTASK_KEYS = (
     "minority_fraction",
     "sampler",
     "label_noise",
+    "precision",
+    "schedule",
 )
 FAMILY_KEYS = ("dataset", "protocol", "model")
-PANEL_KEYS = ("variant", "minority_fraction", "ir", "sampler", "label_noise")
+PANEL_KEYS = (
+    "variant",
+    "minority_fraction",
+    "ir",
+    "sampler",
+    "label_noise",
+    "precision",
+    "schedule",
+)
 # per test set: the runs frame's G-mean column, legend label, marker, x offset
 TEST_SET_STYLES = (
     ("gmean", "protocol test split", "o", -0.12),
