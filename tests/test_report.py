@@ -63,6 +63,7 @@ def write_run(
     missing_fraction: Sequence[float] | None = None,
     sampler: dict[str, Any] | None = None,
     label_noise: float | None = None,
+    precision: str = "32-true",
 ) -> Path:
     """One run folder under ``root/name``; figures derive from ``recall`` as the contract says
     (the whole test split's from ``full_recall``, the last epoch's from ``last_recall``; both
@@ -90,7 +91,7 @@ def write_run(
             "name": loss,
             **hparams,
         },
-        "trainer": {"max_epochs": epochs},
+        "trainer": {"max_epochs": epochs, "precision": precision},
         "paths": {"data_dir": "/data", "output_dir": "${hydra:runtime.output_dir}"},
         "ir": ir,
         "seed": seed,
@@ -619,3 +620,22 @@ def test_report_of_hundreds_of_runs_takes_seconds(tmp_path: Path) -> None:
     assert len(report.runs) == count == 216
     assert len(report.selected) == 3 * 3 * 4 * 2
     assert elapsed < 20, f"report of {count} runs took {elapsed:.1f} s"
+
+
+def test_precision_and_schedule_are_settings_of_their_own(tmp_path: Path) -> None:
+    """Runs that differ in precision or schedule are never averaged into one cell or panel."""
+    root = tmp_path / "runs"
+    write_run(root, "a", seed=0, recall=(0.5, 0.9, 0.6, 0.8))
+    write_run(root, "b", seed=0, recall=(0.4, 0.9, 0.5, 0.8), precision="bf16-mixed")
+    write_run(root, "c", seed=0, recall=(0.3, 0.9, 0.4, 0.8), epochs=200)
+    report = build_report(root, tmp_path / "out")
+    cells = report.selected[["precision", "schedule"]].drop_duplicates()
+    assert sorted(map(tuple, cells.to_numpy().tolist())) == [
+        ("32-true", 2.0),
+        ("32-true", 200.0),
+        ("bf16-mixed", 2.0),
+    ]
+    recall_plots = sorted(p.name for p in (tmp_path / "out" / "plots").glob("recall_*.png"))
+    assert len(recall_plots) == 3
+    assert any("bf16-mixed" in name for name in recall_plots)
+    assert any("200epochs" in name for name in recall_plots)
