@@ -85,12 +85,16 @@ def test_job_dirname_is_hydras_override_dirname(compose_train_cfg) -> None:
     assert plan.job_dirname({"loss": "pf", "campaign": "fmnist", "ir": "10"}) == "ir=10,loss=pf"
 
 
-def test_stages_wait_for_the_precision_decision(capsys: pytest.CaptureFixture[str]) -> None:
-    stages = plan.stages(None, 60)
-    plan.check_decided(plan.stage_named("precision", stages), precision=None)
+def test_stages_wait_for_the_precision_decision(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    stages = plan.stages()
+    plan.check_decided(plan.stage_named("precision", stages))
     with pytest.raises(ConfigError, match="needs the precision decision"):
-        plan.check_decided(plan.stage_named("ir100", stages), precision=None)
-    plan.check_decided(plan.stage_named("ir100", stages), precision="32-true")
+        plan.check_decided(plan.stage_named("ir100", stages))
+    monkeypatch.setattr(plan, "PRECISION", "32-true")
+    plan.check_decided(plan.stage_named("ir100", stages))
     assert results_main(["run", "table9"]) == 2
     message = capsys.readouterr().err
     assert "unknown campaign stage 'table9'" in message
@@ -279,3 +283,20 @@ def test_results_page_counts_verdicts_and_names_missing_jobs(
     # Table IV row of PF: the whole split's mean over 5 seeds, the paper's 84.85 beside it
     row = next(line for line in page.splitlines() if line.startswith("| IR=100 | PF-loss"))
     assert "84.85" in row and "87.00 ± " in row and "[n=5/5]" in row
+
+
+def test_run_without_stages_stops_before_the_first_undecided_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(plan, "PRECISION", None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.py").write_text("")
+    monkeypatch.setattr(
+        "imbloss.results.__main__.subprocess.call", lambda args, cwd: calls.append(args) or 0
+    )
+    assert results_main(["run"]) == 0
+    assert len(calls) == 1  # the precision stage's one multirun
+    assert calls[0][1:4] == ["train.py", "-m", "campaign=fmnist"]
+    assert "trainer.precision=32-true,bf16-mixed" in calls[0]
+    assert "stops before stage schedule" in capsys.readouterr().out

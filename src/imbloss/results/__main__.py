@@ -1,12 +1,14 @@
 """``python -m imbloss.results run [STAGE ...] | status | compact [PATH]``.
 
-- ``run``: run (or continue) the campaign's stages, in order of priority by default; each stage's
-  multiruns go through ``train.py`` in the repository root, into ``results/fmnist_step``.
+- ``run``: run (or continue) the named stages, or by default every stage in order of priority up
+  to the first that waits for a decision (it says which); each stage's multiruns go through
+  ``train.py`` in the repository root, into ``results/fmnist_step``.
 - ``status``: per stage, the jobs finished, failed and still to run.
 - ``compact``: rewrite every finished run's ``predictions.npz`` below PATH (default the campaign
   folder) in the compact form that is committed.
 
-Exit status 2 with one message for an unknown stage or a stage whose decisions are not recorded.
+Exit status 2 with one message for an unknown stage, or a named stage whose decisions are not
+recorded.
 """
 
 from __future__ import annotations
@@ -31,10 +33,22 @@ from imbloss.results.plan import (
 
 
 def _run(names: Sequence[str], root: Path) -> int:
+    """Run the named stages (all checked first), or every stage in order up to the first that
+    waits for a decision."""
     plan = stages()
-    chosen = [stage_named(name, plan) for name in names] if names else plan
-    for stage in chosen:
-        check_decided(stage)
+    if names:
+        chosen = [stage_named(name, plan) for name in names]
+        for stage in chosen:
+            check_decided(stage)
+    else:
+        chosen = []
+        for stage in plan:
+            try:
+                check_decided(stage)
+            except ConfigError as waiting:
+                print(f"campaign: stops before stage {stage.name}: {waiting}")
+                break
+            chosen.append(stage)
     if not (root / "train.py").is_file():
         raise ConfigError(f"no train.py in {root}; accepted: run from the repository root")
     for stage in chosen:

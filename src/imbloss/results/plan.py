@@ -74,8 +74,11 @@ def job_dirname(job: Mapping[str, str]) -> str:
     return ",".join(sorted(f"{k}={v}" for k, v in job.items() if k != "campaign"))
 
 
-def stages(precision: str | None = PRECISION, epochs: int = EPOCHS) -> list[Stage]:
-    """The campaign's stages in order of priority (issue: the answer, in the repository)."""
+def stages(precision: str | None = None, epochs: int | None = None) -> list[Stage]:
+    """The campaign's stages in order of priority, at ``precision`` and ``epochs`` (default: the
+    recorded decisions, ``PRECISION`` and ``EPOCHS``)."""
+    precision = PRECISION if precision is None else precision
+    epochs = EPOCHS if epochs is None else epochs
     fixed = {"trainer.max_epochs": str(epochs), "trainer.precision": str(precision)}
     step = {"experiment": "fmnist_step"}
     all_losses = _values((*SOURCE_LOSSES, *BASELINE_LOSSES))
@@ -185,9 +188,9 @@ def stage_named(name: str, all_stages: Sequence[Stage]) -> Stage:
     raise ConfigError(f"unknown campaign stage {name!r}; accepted: {accepted}")
 
 
-def check_decided(stage: Stage, precision: str | None = PRECISION) -> None:
-    """A ConfigError if ``stage`` rests on a decision not recorded yet."""
-    if stage.needs_decisions and precision is None:
+def check_decided(stage: Stage) -> None:
+    """A ConfigError if ``stage`` rests on a decision not recorded yet (``PRECISION``)."""
+    if stage.needs_decisions and PRECISION is None:
         raise ConfigError(
             f"campaign stage {stage.name!r} needs the precision decision, which the stage "
             "'precision' measures; record it as PRECISION in imbloss/results/plan.py "
