@@ -23,7 +23,9 @@ from imbloss.results.claims import (
     claims,
     combine,
     paired,
+    precision_section,
     results_page,
+    schedule_section,
     side_verdict,
     similar_verdict,
 )
@@ -89,11 +91,18 @@ def test_stages_wait_for_the_precision_decision(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(plan, "PRECISION", None)
+    monkeypatch.setattr(plan, "EPOCHS_CONFIRMED", False)
     stages = plan.stages()
     plan.check_decided(plan.stage_named("precision", stages))
-    with pytest.raises(ConfigError, match="needs the precision decision"):
+    with pytest.raises(ConfigError, match="'schedule' needs the precision decision"):
+        plan.check_decided(plan.stage_named("schedule", stages))
+    with pytest.raises(ConfigError, match="needs the precision and schedule decision"):
         plan.check_decided(plan.stage_named("ir100", stages))
     monkeypatch.setattr(plan, "PRECISION", "32-true")
+    plan.check_decided(plan.stage_named("schedule", stages))
+    with pytest.raises(ConfigError, match="'ir100' needs the schedule decision"):
+        plan.check_decided(plan.stage_named("ir100", stages))
+    monkeypatch.setattr(plan, "EPOCHS_CONFIRMED", True)
     plan.check_decided(plan.stage_named("ir100", stages))
     assert results_main(["run", "table9"]) == 2
     message = capsys.readouterr().err
@@ -206,8 +215,10 @@ def test_side_similar_and_combined_verdicts() -> None:
     assert combine([NOT_DECIDED, CONTRADICTED]) == CONTRADICTED
 
 
-def _runs(gmeans: dict[tuple[str, int], float]) -> pd.DataFrame:
-    """Finished campaign runs at IR=100 (float32, 60 epochs): (loss, seed) -> whole-split G-mean."""
+def _runs(
+    gmeans: dict[tuple[str, int], float], precision: str = "32-true", schedule: float = 60.0
+) -> pd.DataFrame:
+    """Finished campaign runs at IR=100: (loss, seed) -> whole-split G-mean."""
     rows = []
     for (loss, seed), gmean in gmeans.items():
         row = dict.fromkeys(RUN_COLUMNS, math.nan)
@@ -220,8 +231,8 @@ def _runs(gmeans: dict[tuple[str, int], float]) -> pd.DataFrame:
             ir=100.0,
             sampler="none",
             label_noise=0.0,
-            precision="32-true",
-            schedule=60.0,
+            precision=precision,
+            schedule=schedule,
             seed=float(seed),
             data_seed=0.0,
             gmean=gmean - 0.01,
@@ -300,3 +311,40 @@ def test_run_without_stages_stops_before_the_first_undecided_one(
     assert calls[0][1:4] == ["train.py", "-m", "campaign=fmnist"]
     assert "trainer.precision=32-true,bf16-mixed" in calls[0]
     assert "stops before stage schedule" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("shift", "seeds", "expected"),
+    [
+        (0.0, 3, "bf16-mixed passes"),  # differences of -0.5..+0.5 points around 0
+        (-0.03, 3, "bf16-mixed fails"),  # 3 points lower in bf16: outside the 2-point margin
+        (0.0, 2, "pending: 6 of 9 pairs have finished"),
+    ],
+)
+def test_precision_rule(
+    monkeypatch: pytest.MonkeyPatch, shift: float, seeds: int, expected: str
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    jitter = [0.005, -0.005, 0.0]
+    fp32 = {(loss, s): 0.8 for loss in ("pf", "wce", "ldam") for s in range(seeds)}
+    bf16 = {key: value + shift + jitter[key[1]] for key, value in fp32.items()}
+    runs = pd.concat([_runs(fp32), _runs(bf16, precision="bf16-mixed")], ignore_index=True)
+    text = "\n".join(precision_section(Campaign(runs, runs, Path("results/none"))))
+    assert f"Outcome: **{expected}" in text
+
+
+@pytest.mark.parametrize(
+    ("long_pf", "expected"),
+    [(0.86, "60 epochs stand"), (0.70, "60 epochs change the result"), (None, "pending: 2 of 4")],
+)
+def test_schedule_rule(
+    monkeypatch: pytest.MonkeyPatch, long_pf: float | None, expected: str
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    short = {("pf", 0): 0.85, ("pf", 1): 0.84, ("wce", 0): 0.80, ("wce", 1): 0.81}
+    long = {("wce", 0): 0.81, ("wce", 1): 0.80}
+    if long_pf is not None:  # 200 epochs: PF 1 point up (stands) or below WCE (changes)
+        long |= {("pf", 0): long_pf, ("pf", 1): long_pf - 0.01}
+    runs = pd.concat([_runs(short), _runs(long, schedule=200.0)], ignore_index=True)
+    text = "\n".join(schedule_section(Campaign(runs, runs, Path("results/none"))))
+    assert f"Outcome: **{expected}" in text

@@ -290,7 +290,8 @@ def _stage_rows(campaign: Campaign) -> list[list[str]]:
         jobs = stage.jobs()
         folders = [campaign.root / job_dirname(job) for job in jobs]
         done = sum((f / "metrics.json").is_file() for f in folders)
-        decided = "" if not stage.needs_decisions or plan.PRECISION else " (waits for decisions)"
+        waiting = [name for name in stage.needs if name in plan.undecided()]
+        decided = f" (waits for the {' and '.join(waiting)} decision)" if waiting else ""
         rows.append([stage.name, stage.purpose + decided, f"{done}/{len(jobs)}"])
     return rows
 
@@ -365,23 +366,51 @@ def _speed_ratio(fp32: pd.Series, bf16: pd.Series) -> str:
     )
 
 
+def _pf_minus_wce(setting: Setting, full: pd.DataFrame) -> pd.DataFrame:
+    """Per replicate, PF's G-mean minus WCE's (column ``diff``) in ``setting``."""
+    pf, wce = (setting.select(full, loss) for loss in plan.SCHEDULE_CHECK_LOSSES)
+    pairs = pf[[*REPLICATE, "gmean"]].merge(wce[[*REPLICATE, "gmean"]], on=REPLICATE)
+    return pairs.assign(diff=pairs["gmean_x"] - pairs["gmean_y"])[[*REPLICATE, "diff"]]
+
+
 def schedule_section(campaign: Campaign) -> list[str]:
-    rows = []
+    rows, means, orders = [], [], []
+    long_setting = Setting(100.0, campaign.precision, float(plan.SOURCE_EPOCHS))
+    short_setting = campaign.setting(100)
     for weights, frame in (("selected", campaign.runs), ("last", campaign.last_runs)):
         full = with_test_set(frame, "full_test")
         for loss in plan.SCHEDULE_CHECK_LOSSES:
-            short = campaign.cell(campaign.setting(100), loss, full)
-            long = Setting(100.0, campaign.precision, float(plan.SOURCE_EPOCHS)).select(full, loss)
-            stats = paired(long, short, "gmean")
+            long = long_setting.select(full, loss)
+            stats = paired(long, short_setting.select(full, loss), "gmean")
             epochs = ", ".join(f"{int(e)}" for e in long["selected_epoch"].dropna())
             rows.append([weights, loss_label(loss), stats.text(), epochs or "—"])
+            if weights == "selected":
+                means.append(stats)
+        if weights == "selected":  # does PF - WCE keep its sign, seed by seed?
+            by_seed = _pf_minus_wce(long_setting, full).merge(
+                _pf_minus_wce(short_setting, full), on=REPLICATE
+            )
+            orders = ((by_seed["diff_x"] > 0) == (by_seed["diff_y"] > 0)).tolist()
+    total = len(plan.SCHEDULE_CHECK_LOSSES) * 2
+    finished = sum(s.n for s in means)
+    if finished < total:
+        outcome = f"pending: {finished} of {total} pairs have finished"
+    elif all(abs(s.mean) < SIMILAR_PP for s in means) and all(orders):
+        outcome = f"{plan.EPOCHS} epochs stand"
+    else:
+        outcome = (
+            f"{plan.EPOCHS} epochs change the result: use {plan.SOURCE_EPOCHS} where it matters"
+        )
     return [
         f"## Schedule: {plan.SOURCE_EPOCHS} epochs against {plan.EPOCHS}",
         "",
         f"Stage `schedule`: `pf` and `wce` at IR=100, seeds 0 and 1, trained for the source's "
         f"{plan.SOURCE_EPOCHS} epochs; paired with the campaign's {plan.EPOCHS}-epoch runs of "
         "the same seeds. Whole-split G-mean, long − short, in points, for the weights selected "
-        "on validation and for the last weights.",
+        "on validation and for the last weights. Rule: the shorter schedule stands if, for the "
+        f"selected weights of both losses, the mean difference is within ±{SIMILAR_PP} points "
+        "and PF − WCE keeps its sign on every seed; two seeds give no interval that decides, so "
+        "this is a check of the schedule, not a test.",
         "",
         _table(
             [
@@ -392,6 +421,9 @@ def schedule_section(campaign: Campaign) -> list[str]:
             ],
             rows,
         ),
+        "",
+        f"Outcome: **{outcome}**. Recorded decision (`imbloss/results/plan.py`): "
+        f"**{f'{plan.EPOCHS} epochs' if plan.EPOCHS_CONFIRMED else 'not yet decided'}**.",
         "",
     ]
 
@@ -693,7 +725,9 @@ def results_page(root: Path, runs: pd.DataFrame, last_runs: pd.DataFrame, comman
         "",
         "- Fashion-MNIST, step imbalance (even classes keep 1/IR of train and test), the source's "
         "CNN, Adam lr 0.001, batch 500, weight decay 0 (`experiment=fmnist_step`).",
-        f"- Schedule: **{plan.EPOCHS} epochs** (the paper: 200; see *Schedule*). Model selection "
+        f"- Schedule: **{plan.EPOCHS} epochs**, "
+        f"{'confirmed' if plan.EPOCHS_CONFIRMED else 'until the schedule stage decides'} "
+        "(the paper: 200; see *Schedule*). Model selection "
         "on validation G-mean every epoch; the validation split is 10 % of the imbalanced training "
         "split (at IR=100: 6 images per minority class); the paper does not state its split.",
         f"- Precision: **{plan.PRECISION or 'float32 until decided'}** (see *Precision*).",

@@ -8,8 +8,9 @@ it. :func:`job_dirname` names those folders, so the report can count what each s
 
 Two decisions, each measured by a stage of its own, fix the settings of the later stages
 (docs/results.md gives the measurements): ``PRECISION``, from the paired bf16-against-float32
-stage, and ``EPOCHS``, from the paired 200-epoch stage. Until a decision is recorded here, the
-stages that rest on it refuse to start.
+stage, and ``EPOCHS``, the campaign's schedule, confirmed (``EPOCHS_CONFIRMED``) or changed by
+the paired 200-epoch stage. Until a decision is recorded here, the stages that rest on it refuse
+to start: the schedule stage waits for the precision, the others for both.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from imbloss.errors import ConfigError
 
 CAMPAIGN = "fmnist"
 CAMPAIGN_DIR = "results/fmnist_step"
-# The decisions (None: not decided yet); see docs/results.md, "Precision" and "Schedule".
+# The decisions; see docs/results.md, "Precision" and "Schedule". PRECISION None: not decided
+# yet; EPOCHS is the candidate schedule until the schedule stage confirms it.
 PRECISION: str | None = None
 EPOCHS = 60
+EPOCHS_CONFIRMED = False
+DECISIONS = ("precision", "schedule")
 SOURCE_LOSSES = ("pf", "wce", "focal", "focal_alpha", "ldam", "wldam")
 # `la` at tau = 1 is `bsm` (the same loss: bit-identical runs), so only `bsm` runs.
 BASELINE_LOSSES = ("ce", "bsm")
@@ -45,7 +49,7 @@ class Stage:
     name: str
     purpose: str
     grids: tuple[Grid, ...]
-    needs_decisions: bool = True
+    needs: tuple[str, ...] = DECISIONS  # the decisions it waits for
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job of the stage, as its overrides (key -> one value), in the order Hydra runs
@@ -114,7 +118,7 @@ def stages(precision: str | None = None, epochs: int | None = None) -> list[Stag
                     "trainer.precision": "32-true,bf16-mixed",
                 },
             ),
-            needs_decisions=False,
+            needs=(),
         ),
         Stage(
             "schedule",
@@ -129,6 +133,7 @@ def stages(precision: str | None = None, epochs: int | None = None) -> list[Stag
                     "trainer.precision": str(precision),
                 },
             ),
+            needs=("precision",),
         ),
         ir_stage(100, extra_seeds=True),
         ir_stage(200, extra_seeds=True),
@@ -188,13 +193,21 @@ def stage_named(name: str, all_stages: Sequence[Stage]) -> Stage:
     raise ConfigError(f"unknown campaign stage {name!r}; accepted: {accepted}")
 
 
+def undecided() -> set[str]:
+    """The decisions not recorded yet."""
+    missing = set() if PRECISION is not None else {"precision"}
+    return missing if EPOCHS_CONFIRMED else missing | {"schedule"}
+
+
 def check_decided(stage: Stage) -> None:
-    """A ConfigError if ``stage`` rests on a decision not recorded yet (``PRECISION``)."""
-    if stage.needs_decisions and PRECISION is None:
+    """A ConfigError if ``stage`` rests on a decision not recorded yet."""
+    waiting = [name for name in stage.needs if name in undecided()]
+    if waiting:
+        measured_by = {"precision": "precision", "schedule": "schedule"}
         raise ConfigError(
-            f"campaign stage {stage.name!r} needs the precision decision, which the stage "
-            "'precision' measures; record it as PRECISION in imbloss/results/plan.py "
-            "(see docs/results.md); accepted now: precision"
+            f"campaign stage {stage.name!r} needs the {' and '.join(waiting)} decision(s), which "
+            f"the stage(s) {', '.join(repr(measured_by[w]) for w in waiting)} measure; record "
+            "them in imbloss/results/plan.py (PRECISION, EPOCHS_CONFIRMED; see docs/results.md)"
         )
 
 
