@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from imbloss.layout import CONFIG_FILE
-from imbloss.progress import start_sweep
+from imbloss.preflight import check_sweep
+from imbloss.progress import job_label, start_sweep
 from imbloss.run_folder import FolderState, folder_state
+
+log = logging.getLogger(__name__)
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
@@ -54,16 +60,17 @@ class ResumeSummary(Callback):
         print(f"imbloss: {summary_line(self._before, self._states(config))}", flush=True)
 
 
-def basic_sweep_plan(config: DictConfig) -> tuple[int | None, list[str]]:
-    """The number of jobs Hydra's basic sweeper makes of this multirun (its ``params`` and the
-    command line's overrides) and the keys swept over; (None, []) for another sweeper."""
+def basic_sweep_jobs(config: DictConfig) -> tuple[list[list[str]], list[str]] | None:
+    """The jobs (each its overrides) Hydra's basic sweeper makes of this multirun, from its
+    ``params`` and the command line's overrides, and the keys swept over; None for another
+    sweeper."""
     sweeper = config.hydra.sweeper
     if sweeper.get("_target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
-        return None, []
+        return None
     arguments = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     arguments += list(config.hydra.overrides.task)
     overrides = OverridesParser.create().parse_overrides(arguments)
-    jobs = sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    (jobs,) = BasicSweeper.split_arguments(overrides, None)
     return jobs, [o.get_key_element() for o in overrides if o.is_sweep_override()]
 
 
@@ -72,4 +79,35 @@ class SweepProgress(Callback):
     ends prints ``[k/N] ...; about T left``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        start_sweep(config.hydra.sweep.dir, *basic_sweep_plan(config))
+        plan = basic_sweep_jobs(config)
+        jobs, varying = (None, []) if plan is None else (len(plan[0]), plan[1])
+        start_sweep(config.hydra.sweep.dir, jobs, varying)
+
+
+class SweepPreflight(Callback):
+    """Checks every job of the multirun before any is launched (:mod:`imbloss.preflight`); exit
+    status 2 and one line per bad job if any would fail, before any folder is touched."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        plan = basic_sweep_jobs(config)
+        if plan is None:
+            return
+        started = time.perf_counter()
+        bad = check_sweep(config, plan[0])
+        log.info(
+            "checked %d jobs before the first one trains in %.1f s",
+            len(plan[0]),
+            time.perf_counter() - started,
+        )
+        if bad:
+            lines = "\n".join(
+                f"  job {job.number} ({job_label(job.overrides, plan[1])}): {job.message}"
+                for job in bad
+            )
+            print(
+                f"imbloss: error: {len(bad)} of {len(plan[0])} jobs would fail; nothing was "
+                f"trained:\n{lines}",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.exit(2)

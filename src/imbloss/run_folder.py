@@ -53,6 +53,7 @@ NON_RESULT_KEYS = (
     "dataset.data_dir",
     "trainer.enable_progress_bar",
     "checkpoints",
+    "callbacks.model_checkpoint.save_weights_only",
 )
 # What ``checkpoints`` keeps of a finished run: both checkpoints, the selected one, or neither.
 CHECKPOINT_POLICIES = ("all", "best", "none")
@@ -122,6 +123,33 @@ def _record_claim(folder: Path, config: Mapping[str, Any]) -> None:
         handle.write(OmegaConf.to_yaml(OmegaConf.create(dict(config))).encode())
 
 
+def folder_conflict(folder: Path, config: Mapping[str, Any]) -> str | None:
+    """Why a job with ``config`` may not use ``folder`` (one line), or None if it may: the folder
+    holds work without a record of its configuration, or was claimed by another one. Reads only.
+    """
+    folder = Path(folder)
+    claimed = folder / CLAIMED_CONFIG
+    if not claimed.is_file():
+        state = folder_state(folder)
+        if state is FolderState.NEW:
+            return None
+        return (
+            f"job folder {folder} holds {state.value} work but no record of the configuration "
+            f"that made it ({CLAIMED_CONFIG}); it is not reused: choose another folder "
+            "(hydra.run.dir / hydra.sweep.dir) or remove it"
+        )
+    with claimed.open() as handle:
+        old = yaml.safe_load(handle) or {}
+    changed = _differences(_result_config(old), _result_config(config))
+    if not changed:
+        return None
+    return (
+        f"job folder {folder} was made with another configuration (differs in: "
+        f"{', '.join(changed)}); it is not reused: choose another folder "
+        "(hydra.run.dir / hydra.sweep.dir) or remove it"
+    )
+
+
 def claim_folder(folder: Path, config: Mapping[str, Any]) -> FolderState:
     """Claim ``folder`` for a job with ``config``; its state, or FolderConflictError.
 
@@ -129,28 +157,14 @@ def claim_folder(folder: Path, config: Mapping[str, Any]) -> FolderState:
     interpolations unresolved, as Hydra writes it to ``.hydra/config.yaml``).
     """
     folder = Path(folder)
-    state = folder_state(folder)
-    claimed = folder / CLAIMED_CONFIG
-    if not claimed.is_file():
-        if state is not FolderState.NEW:
-            raise FolderConflictError(
-                f"job folder {folder} holds {state.value} work but no record of the configuration "
-                f"that made it ({CLAIMED_CONFIG}); it is not reused: choose another folder "
-                "(hydra.run.dir / hydra.sweep.dir) or remove it"
-            )
+    conflict = folder_conflict(folder, config)
+    if conflict is not None:
+        if (folder / CLAIMED_CONFIG).is_file():
+            _restore_hydra_files(folder)
+        raise FolderConflictError(conflict)
+    if not (folder / CLAIMED_CONFIG).is_file():
         _record_claim(folder, config)
-        return state
-    with claimed.open() as handle:
-        old = yaml.safe_load(handle) or {}
-    changed = _differences(_result_config(old), _result_config(config))
-    if changed:
-        _restore_hydra_files(folder)
-        raise FolderConflictError(
-            f"job folder {folder} was made with another configuration (differs in: "
-            f"{', '.join(changed)}); it is not reused: choose another folder "
-            "(hydra.run.dir / hydra.sweep.dir) or remove it"
-        )
-    return state
+    return folder_state(folder)
 
 
 def clear_attempt(folder: Path) -> None:
