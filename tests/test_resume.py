@@ -297,3 +297,29 @@ def test_report_counts_a_run_with_a_corrupt_metrics_file_as_failed(tmp_path: Pat
     assert str(bad / "metrics.json") in runs.loc["bad", "error"]
     assert str(predictions) in runs.loc["cut", "error"]
     assert runs.loc["bad", "loss"] == "ce"  # from the config: the cell it was meant for
+
+
+def test_a_resumed_run_continues_its_wandb_run(run_cli: Runner, tmp_path: Path) -> None:
+    """Offline, the interrupted and the resumed part carry one run id: `wandb sync` of both
+    uploads one run. A run retried from the start is a new W&B run."""
+    killed = tmp_path / "killed"
+    command = [
+        *FAST_OVERRIDES,
+        "trainer.max_epochs=3",
+        "logger=wandb",
+        *KILL_AFTER_EPOCH_1,
+        f"hydra.run.dir={killed}",
+    ]
+    no_key = {"NETRC": str(tmp_path / "no-netrc"), **TESTS_ON_PATH}
+    assert run_cli(command, **no_key).returncode == -9
+    run_id = (killed / "wandb" / "run_id").read_text().strip()
+    resumed = run_cli(command, **no_key)
+    assert resumed.returncode == 0, resumed.stderr
+    parts = sorted((killed / "wandb").glob("offline-run-*"))
+    assert len(parts) == 2
+    assert [p.name.rsplit("-", 1)[-1] for p in parts] == [run_id, run_id]
+    assert [len(list(p.glob(f"run-{run_id}.wandb"))) for p in parts] == [1, 1]
+    write_json(killed / "error.json", {"status": "failed", "error": "RuntimeError: boom"})
+    (killed / "metrics.json").unlink()
+    assert run_cli(command, **no_key).returncode == -9  # retried from the start, killed again
+    assert (killed / "wandb" / "run_id").read_text().strip() != run_id

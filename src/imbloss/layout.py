@@ -10,6 +10,7 @@ A run's folder (its Hydra output folder) holds::
     checkpoints/last.ckpt  the state after the latest epoch, to resume from (conf/callbacks/)
     error.json             only for a failed member of a multirun
     .hydra/claimed/        the configuration that made the folder's results (imbloss.run_folder)
+    wandb/run_id           the W&B run id, kept so that a resumed run continues its W&B run
 
 The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
 added here once. ``tests/test_layout.py`` checks that the configs put the logger's and the
@@ -29,6 +30,7 @@ CURVES_FILE = Path("csv") / "metrics.csv"
 BEST_CHECKPOINT_FILE = Path("checkpoints") / "best.ckpt"
 LAST_CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
 CLAIM_DIR = Path(".hydra") / "claimed"
+WANDB_ID_FILE = Path("wandb") / "run_id"
 # Subfolders of a run folder; none of them holds another run.
 RUN_SUBFOLDERS = frozenset({".hydra", "csv", "checkpoints", "wandb"})
 
@@ -71,6 +73,10 @@ class RunFolder:
     @property
     def curves(self) -> Path:
         return self.path / CURVES_FILE
+
+    @property
+    def wandb_id(self) -> Path:
+        return self.path / WANDB_ID_FILE
 
     @property
     def best_checkpoint(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,34 @@ def wandb_offline(requested: bool | None, environ: Mapping[str, str] | None = No
     return not wandb_api_key_configured(environ)
 
 
+def wandb_run_id(path: Path) -> str:
+    """The W&B run id kept in ``path`` (a run folder's ``wandb/run_id``), made on first use: a
+    resumed run, or a resumed member of a stack, continues the W&B run it began."""
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_id + "\n")
+    return run_id
+
+
 def build_loggers(
-    logger_cfg: DictConfig | None, run_name: str, group: str | None, tags: list[str]
+    logger_cfg: DictConfig | None,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    wandb_id_file: Path | None = None,
 ) -> list[Logger]:
-    """Instantiate every configured logger; W&B gets the run's name, sweep group and tags."""
+    """Instantiate every configured logger; W&B gets the run's name, sweep group and tags, and
+    with ``wandb_id_file`` the run id kept there (``resume="allow"``: the same W&B run, online
+    or, once synced, offline)."""
     loggers: list[Logger] = []
     for name, cfg in (logger_cfg or {}).items():
         extra: dict[str, Any] = {}
         if cfg.get("_target_", "").endswith("WandbLogger"):
-            extra = {
+            if wandb_id_file is not None:
+                extra = {"id": wandb_run_id(wandb_id_file), "resume": "allow"}
+            extra |= {
                 "offline": wandb_offline(cfg.get("offline")),
                 "name": run_name,
                 "group": group,

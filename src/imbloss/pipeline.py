@@ -84,7 +84,8 @@ def build_run_loggers(cfg: DictConfig) -> list[Logger]:
     """The run's loggers (W&B: named after loss, dataset, IR and seed, in the sweep's group)."""
     run_name = f"{cfg.loss.name}-{cfg.dataset.name}-ir{cfg.ir}-seed{cfg.seed}"
     tags = [cfg.loss.name, cfg.dataset.name, f"ir={cfg.ir}", f"seed={cfg.seed}", *cfg.tags]
-    return build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags)
+    wandb_id = RunFolder(_output_dir()).wandb_id
+    return build_loggers(cfg.get("logger"), run_name, _sweep_group(), tags, wandb_id)
 
 
 def run_info(

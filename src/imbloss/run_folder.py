@@ -35,6 +35,7 @@ from imbloss.layout import (
     ERROR_FILE,
     LAST_CHECKPOINT_FILE,
     PREDICTIONS_FILE,
+    WANDB_ID_FILE,
     RunFolder,
 )
 from imbloss.outputs import atomic_file
@@ -43,7 +44,13 @@ from imbloss.readers import read_json_file
 HYDRA_DIR = CONFIG_FILE.parent
 CLAIMED_CONFIG = CLAIM_DIR / "config.yaml"
 # Outputs of an attempt that a fresh start removes (a retried or restarted job).
-ATTEMPT_OUTPUTS = (LAST_CHECKPOINT_FILE.parent, CURVES_FILE.parent, ERROR_FILE, PREDICTIONS_FILE)
+ATTEMPT_OUTPUTS = (
+    LAST_CHECKPOINT_FILE.parent,
+    CURVES_FILE.parent,
+    ERROR_FILE,
+    PREDICTIONS_FILE,
+    WANDB_ID_FILE,  # a run started afresh is a new W&B run
+)
 # Dotted config keys that do not change what a job trains: they may differ on a re-run.
 NON_RESULT_KEYS = (
     "hydra",
