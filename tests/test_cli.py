@@ -120,8 +120,12 @@ def test_multirun_gives_one_folder_per_point(run_cli: Runner, tmp_path: Path) ->
     assert points == {(loss, ir) for loss in ("ce", "wce", "pf") for ir in (10, 100)}
 
 
+NO_PREFLIGHT = "~hydra.callbacks.sweep_preflight"
+
+
 def test_a_failing_member_does_not_stop_the_sweep(run_cli: Runner, tmp_path: Path) -> None:
-    result = run_cli(["-m", *FAST_OVERRIDES, "loss=ce", "ir=0.5,10"])
+    # the job-level safety net, under the pre-flight check (which would stop this sweep first)
+    result = run_cli(["-m", *FAST_OVERRIDES, "loss=ce", "ir=0.5,10", NO_PREFLIGHT])
     assert result.returncode == 0, result.stderr
     runs = _run_dirs(tmp_path / "logs" / "multiruns")
     assert len(runs) == 2

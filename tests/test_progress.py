@@ -97,8 +97,15 @@ def test_a_multirun_prints_a_line_per_job_with_what_is_left(
 
 def test_a_failed_job_is_counted(run_cli: Runner, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    result = run_cli(
-        ["-m", *FAST_OVERRIDES, "loss=wce", "loss.scale=1.0,-1.0", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(  # a job that fails when it runs (the pre-flight check is left out)
+        [
+            "-m",
+            *FAST_OVERRIDES,
+            "loss=wce",
+            "loss.scale=1.0,-1.0",
+            f"hydra.sweep.dir={sweep}",
+            "~hydra.callbacks.sweep_preflight",
+        ]
     )
     assert result.returncode == 0, result.stderr
     lines = LINE.findall(result.stdout)

@@ -165,10 +165,12 @@ def test_invalid_member_fails_alone_and_a_lone_job_runs_single(
     run_cli: Runner, tmp_path: Path
 ) -> None:
     sweep = tmp_path / "sweep"
-    # ir=5 and ir=10 are two groups; in each, gamma=-1 is invalid (fails alone with error.json)
+    # ir=5 and ir=10 are two groups; in each, gamma=-1 is invalid (fails alone with error.json:
+    # the job-level safety net, under the pre-flight check, which would stop this sweep first)
     result = run_cli(
         [
             "-m",
+            "~hydra.callbacks.sweep_preflight",
             *FAST_OVERRIDES,
             "model=mlp",
             "model.hidden=[16]",
