@@ -261,7 +261,7 @@ def test_pf_beats_wce_verdict_from_five_paired_seeds(
     noise = [0.01, -0.01, 0.0, 0.005, -0.005]
     gmeans = {("wce", s): 0.80 + noise[s] for s in range(5)}
     gmeans |= {("pf", s): 0.80 + pf_gain + noise[(s + 1) % 5] / 2 for s in range(5)}
-    campaign = Campaign(_runs(gmeans), _runs(gmeans), Path("results/none"))
+    campaign = Campaign(_runs(gmeans), _runs(gmeans))
     found = claims(campaign)
     verdict = _claim(found, "PF beats WCE-loss at IR=100")
     assert verdict.verdict == expected
@@ -273,7 +273,7 @@ def test_pf_beats_wce_verdict_from_five_paired_seeds(
 def test_an_incomplete_cell_decides_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plan, "PRECISION", None)
     gmeans = {("wce", s): 0.80 for s in range(4)} | {("pf", s): 0.85 + s / 100 for s in range(4)}
-    campaign = Campaign(_runs(gmeans), _runs(gmeans), Path("results/none"))
+    campaign = Campaign(_runs(gmeans), _runs(gmeans))
     verdict = _claim(claims(campaign), "PF beats WCE-loss at IR=100")
     assert "n=4" in verdict.evidence  # 4 clear wins, but seed 4 of 5 has not run
     assert verdict.verdict == NOT_DECIDED
@@ -286,7 +286,7 @@ def test_results_page_counts_verdicts_and_names_missing_jobs(
     gmeans = {("wce", s): 0.80 + s / 200 for s in range(5)}
     gmeans |= {("pf", s): 0.85 + s / 100 for s in range(5)}
     runs = _runs(gmeans)
-    page = results_page(Path("results/none"), runs, runs, "python -m imbloss.report X --claims Y")
+    page = results_page(runs, runs, "python -m imbloss.report X --claims Y")
     assert page.startswith("# Results")
     assert "**Verdicts so far: 1 supported, 0 contradicted," in page
     assert "| PF beats WCE-loss at IR=100" in page
@@ -329,7 +329,7 @@ def test_precision_rule(
     fp32 = {(loss, s): 0.8 for loss in ("pf", "wce", "ldam") for s in range(seeds)}
     bf16 = {key: value + shift + jitter[key[1]] for key, value in fp32.items()}
     runs = pd.concat([_runs(fp32), _runs(bf16, precision="bf16-mixed")], ignore_index=True)
-    text = "\n".join(precision_section(Campaign(runs, runs, Path("results/none"))))
+    text = "\n".join(precision_section(Campaign(runs, runs)))
     assert f"Outcome: **{expected}" in text
 
 
@@ -346,5 +346,5 @@ def test_schedule_rule(
     if long_pf is not None:  # 200 epochs: PF 1 point up (stands) or below WCE (changes)
         long |= {("pf", 0): long_pf, ("pf", 1): long_pf - 0.01}
     runs = pd.concat([_runs(short), _runs(long, schedule=200.0)], ignore_index=True)
-    text = "\n".join(schedule_section(Campaign(runs, runs, Path("results/none"))))
+    text = "\n".join(schedule_section(Campaign(runs, runs)))
     assert f"Outcome: **{expected}" in text

@@ -119,8 +119,6 @@ def test_results_page_is_rebuilt_from_the_committed_runs() -> None:
     runs: no figure by hand."""
     selected = load_runs(CAMPAIGN_ROOT, exclude=CAMPAIGN_ROOT / "report")
     last = load_runs(CAMPAIGN_ROOT, exclude=CAMPAIGN_ROOT / "report", figures="last")
-    page = results_page(CAMPAIGN_ROOT, selected, last, RESULTS_COMMAND)
+    page = results_page(selected, last, RESULTS_COMMAND)
     assert RESULTS_PAGE.read_text() == page
-    assert (
-        headline(Campaign(selected, last, CAMPAIGN_ROOT)) in (REPO_ROOT / "README.md").read_text()
-    )
+    assert headline(Campaign(selected, last)) in (REPO_ROOT / "README.md").read_text()

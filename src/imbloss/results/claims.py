@@ -222,7 +222,8 @@ def _pp(value: float) -> str:
 
 
 def _cell_text(values: Sequence[float], planned: int) -> str:
-    """``84.12 ± 1.30 [n=3]`` in %: mean and half-width of the 95 % t interval."""
+    """``84.12 ± 1.30 [n=3/5]`` in %: mean, half-width of the 95 % t interval, runs finished of
+    those planned."""
     if not values:
         return f"— [n=0/{planned}]"
     low, high = t_interval(values)
@@ -239,12 +240,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 class Campaign:
     """The committed runs of the campaign, read once, and what the plan asks of them."""
 
-    def __init__(self, runs: pd.DataFrame, last_runs: pd.DataFrame, root: Path) -> None:
+    def __init__(self, runs: pd.DataFrame, last_runs: pd.DataFrame) -> None:
+        """``runs`` / ``last_runs``: ``load_runs`` frames of the campaign folder (the selected and
+        the last weights' figures)."""
         ok = runs["status"] == STATUS_OK
         self.runs = runs[ok].reset_index(drop=True)
         self.last_runs = last_runs[last_runs["status"] == STATUS_OK].reset_index(drop=True)
-        self.all_runs = runs
-        self.root = root
+        self.finished = set(self.runs["run_dir"])  # folder names below the campaign folder
         self.precision = plan.PRECISION or "32-true"
         self.stages = plan.stages(self.precision, plan.EPOCHS)
 
@@ -288,8 +290,7 @@ def _stage_rows(campaign: Campaign) -> list[list[str]]:
     rows = []
     for stage in campaign.stages:
         jobs = stage.jobs()
-        folders = [campaign.root / job_dirname(job) for job in jobs]
-        done = sum((f / "metrics.json").is_file() for f in folders)
+        done = sum(job_dirname(job) in campaign.finished for job in jobs)
         waiting = [name for name in stage.needs if name in plan.undecided()]
         decided = f" (waits for the {' and '.join(waiting)} decision)" if waiting else ""
         rows.append([stage.name, stage.purpose + decided, f"{done}/{len(jobs)}"])
@@ -297,11 +298,9 @@ def _stage_rows(campaign: Campaign) -> list[list[str]]:
 
 
 def _missing_cells(campaign: Campaign, stage: Stage) -> list[str]:
-    missing = []
-    for job in stage.jobs():
-        if not (campaign.root / job_dirname(job) / "metrics.json").is_file():
-            missing.append(f"`{job_dirname(job)}`")
-    return missing
+    return [
+        f"`{job_dirname(job)}`" for job in stage.jobs() if job_dirname(job) not in campaign.finished
+    ]
 
 
 def _compute_hours(campaign: Campaign) -> float:
@@ -693,9 +692,9 @@ def replace_headline(readme: str, block: str) -> str:
     return readme[:start] + block + readme[end + len(README_END) :]
 
 
-def results_page(root: Path, runs: pd.DataFrame, last_runs: pd.DataFrame, command: str) -> str:
-    """The whole of ``docs/results.md`` from the runs below ``root`` (``load_runs`` frames)."""
-    campaign = Campaign(runs, last_runs, root)
+def results_page(runs: pd.DataFrame, last_runs: pd.DataFrame, command: str) -> str:
+    """The whole of ``docs/results.md`` from the campaign's runs (``load_runs`` frames)."""
+    campaign = Campaign(runs, last_runs)
     found = claims(campaign)
     counts = {v: sum(c.verdict == v for c in found) for v in (SUPPORTED, CONTRADICTED, NOT_DECIDED)}
     lines = [
@@ -780,10 +779,10 @@ def write_results_page(
     """Write :func:`results_page` for the runs below ``root`` to ``out``; with ``readme``, also
     put :func:`headline` between that file's markers."""
     selected, last = load(root, "selected"), load(root, "last")
-    page = results_page(root, selected, last, command)
+    page = results_page(selected, last, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     if readme is not None:
-        block = headline(Campaign(selected, last, root))
+        block = headline(Campaign(selected, last))
         readme.write_text(replace_headline(readme.read_text(), block))
     return out
