@@ -38,7 +38,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from imbloss.checks import check_run_config
 from imbloss.errors import find_user_error
@@ -160,7 +160,10 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
     verdicts: dict[tuple[str, str], str | None] = {}
     subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]  # type: ignore[index]
     bad = []
+    current = HydraConfig.instance().cfg
     for number, overrides in enumerate(jobs):
+        with read_write(current.hydra.job), open_dict(current.hydra.job):
+            current.hydra.job.num = number  # what ${job_devices:...} reads, as in the job
         try:
             cfg = composer.compose(overrides)
             check_run_config(cfg)
