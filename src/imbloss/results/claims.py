@@ -680,21 +680,24 @@ def headline(campaign: Campaign) -> str:
     irs = (100, 200)
     rows = []
     for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES):
-        line = [f"PF vs {loss_label(loss)}"]
+        line = [loss_label(loss)]
         for ir in irs:
             stats, verdict = _beats(campaign, ir, "pf", loss)
             if stats.n == 0:
-                line.append("not run yet")
+                line.append("no paired run yet")
                 continue
             interval = f" [{stats.low:+.1f}, {stats.high:+.1f}]" if stats.n >= 2 else ""
             line.append(f"{stats.mean:+.1f}{interval} (n={stats.n}): **{verdict}**")
         rows.append(line)
-    headers = ["PF-loss beats…", *(f"IR={ir}: PF − other, pp" for ir in irs)]
+    headers = ["PF-loss against", *(f"IR={ir}: PF − other (pp)" for ir in irs)]
+    jobs = {job_dirname(job) for stage in campaign.stages for job in stage.jobs()}
+    done = len(jobs & campaign.finished)
     return (
         f"{README_BEGIN}\n"
-        "Fashion-MNIST, step imbalance, whole test split, paired seeds, mean G-mean difference "
-        "with its 95 % interval; *supported* / *contradicted* need complete cells and an "
-        "interval that excludes 0. Every claim, the tables and the settings: "
+        f"**In progress: {done} of {len(jobs)} planned runs finished.** Fashion-MNIST, step "
+        "imbalance, whole test split, seeds paired across losses: mean G-mean difference with its "
+        "95 % interval. *Supported* / *contradicted* need every planned seed of both cells and an "
+        "interval that excludes 0. Every claim, the tables, the settings and what is missing: "
         "[docs/results.md](docs/results.md).\n\n"
         f"{_table(headers, rows)}\n{README_END}"
     )
