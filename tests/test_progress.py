@@ -17,7 +17,7 @@ from imbloss.progress import (
     duration,
     job_ended,
     job_label,
-    progress_line,
+    progress_of,
     start_sweep,
 )
 
@@ -40,15 +40,21 @@ def test_time_left_is_the_wall_time_per_job_run_times_the_jobs_left() -> None:
     ended = [{"status": s} for s in (OK, SKIPPED, FAILED, OK)]
     end = JobEnd("loss=pf seed=2", OK, 0.838, 0.809, 552)
     # 300 s since the start for 3 jobs run (the skipped one costs nothing): 100 s a job, 6 left
-    line = progress_line(end, ended, jobs=10, started=1000.0, now=1300.0)
-    assert line == (
+    progress = progress_of(ended, jobs=10, started=1000.0, now=1300.0)
+    assert progress.figures() == {
+        "sweep/ended": 4,
+        "sweep/failed": 1,
+        "sweep/jobs": 10,
+        "sweep/left_s": 600,
+    }
+    assert progress.line(end) == (
         "[4/10] loss=pf seed=2: G-mean 83.8 (whole split 80.9) in 9 min 12 s; 1 failed; "
         "about 10 min 0 s left"
     )
-    assert progress_line(end, ended, jobs=4, started=0, now=1) == (
+    assert progress_of(ended, jobs=4, started=0, now=1).line(end) == (
         "[4/4] loss=pf seed=2: G-mean 83.8 (whole split 80.9) in 9 min 12 s; 1 failed"
     )
-    skipped = progress_line(JobEnd("loss=ce", SKIPPED), ended[1:2], jobs=None, started=0, now=9)
+    skipped = progress_of(ended[1:2], jobs=None, started=0, now=9).line(JobEnd("loss=ce", SKIPPED))
     assert skipped == "[1] loss=ce: finished before, skipped; 0 failed"
 
 
@@ -57,14 +63,12 @@ def test_jobs_append_to_one_log(tmp_path: Path) -> None:
     start_sweep(tmp_path, 3, ["loss"], now=0.0)
     overrides = "experiment=fmnist_step loss=ce seed=0"
     first = job_ended(tmp_path, JobEnd(overrides, FAILED), now=60.0)
-    assert first == "[1/3] loss=ce: failed; 1 failed; about 2 min 0 s left"
+    assert first is not None and first[0] == "[1/3] loss=ce: failed; 1 failed; about 2 min 0 s left"
     second = job_ended(tmp_path, JobEnd(overrides.replace("ce", "pf"), SKIPPED), now=61.0)
-    assert second is not None and second.startswith("[2/3] loss=pf: finished before")
+    assert second is not None and second[0].startswith("[2/3] loss=pf: finished before")
     start_sweep(tmp_path, 1, [], now=100.0)  # a new multirun in the folder starts a new count
-    assert (
-        job_ended(tmp_path, JobEnd("loss=ce", FAILED), now=101.0)
-        == "[1/1] loss=ce: failed; 1 failed"
-    )
+    restarted = job_ended(tmp_path, JobEnd("loss=ce", FAILED), now=101.0)
+    assert restarted is not None and restarted[0] == "[1/1] loss=ce: failed; 1 failed"
     assert job_label(["+x=1", "loss=ce", "seed=0"], ["x", "seed"]) == "+x=1 seed=0"
 
 

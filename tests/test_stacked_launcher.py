@@ -234,3 +234,4 @@ def test_every_member_logs_its_own_wandb_run_in_the_sweep_group(
         assert own in data and other not in data and b"grid-w7" in data
         for value in (metrics["gmean"], metrics["full_test"]["auc"], metrics["last"]["gmean"]):
             assert json.dumps(value).encode() in data  # its own final figures
+        assert b"sweep/ended" in data and b"sweep/jobs" in data  # the multirun's progress

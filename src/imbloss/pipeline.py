@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
@@ -168,7 +169,7 @@ def evaluate_and_finish(
         finish_wandb(loggers, exit_code=1)
         raise
     prune_checkpoints(output_dir, cfg.get("checkpoints", "best"))
-    report_job_end(OK, metrics)
+    report_job_end(OK, metrics, loggers)
     wandb_message = finish_wandb(loggers, exit_code=0)
     print_summary(metrics, output_dir)
     if wandb_message:
@@ -268,9 +269,11 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     return None
 
 
-def report_job_end(status: str, metrics: dict[str, Any] | None = None) -> None:
-    """Print the multirun's progress line for the current job (:mod:`imbloss.progress`); nothing
-    for a single run."""
+def report_job_end(
+    status: str, metrics: dict[str, Any] | None = None, loggers: Sequence[Logger] = ()
+) -> None:
+    """Print the multirun's progress line for the current job (:mod:`imbloss.progress`) and put
+    the same figures in the summary of its W&B run, if it has one; nothing for a single run."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
@@ -278,9 +281,14 @@ def report_job_end(status: str, metrics: dict[str, Any] | None = None) -> None:
     if metrics is not None:
         seconds = metrics["fit_time_s"] + metrics["evaluation_time_s"]
         end = JobEnd(end.label, status, metrics["gmean"], metrics["full_test"]["gmean"], seconds)
-    line = job_ended(hydra_cfg.sweep.dir, end)
-    if line is not None:
-        print(f"imbloss: {line}", flush=True)
+    reported = job_ended(hydra_cfg.sweep.dir, end)
+    if reported is None:
+        return
+    line, progress = reported
+    print(f"imbloss: {line}", flush=True)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update(progress.figures())
 
 
 def record_failure(error: BaseException) -> None:

@@ -86,23 +86,49 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def progress_line(
-    end: JobEnd, ended: Sequence[Mapping[str, Any]], jobs: int | None, started: float, now: float
-) -> str:
-    """The line for ``end``, given every job ended so far (``ended``, ``end`` included)."""
+@dataclass(frozen=True)
+class Progress:
+    """Where the multirun stands once a job ended: jobs ended (skipped ones included), of how
+    many (None: not known), failed, and the seconds left by the estimate (None: no estimate)."""
+
+    done: int
+    jobs: int | None
+    failed: int
+    left_s: float | None
+
+    def line(self, end: JobEnd) -> str:
+        count = f"[{self.done}/{self.jobs}]" if self.jobs else f"[{self.done}]"
+        line = f"{count} {end.describe()}; {self.failed} failed"
+        if self.left_s is not None:
+            line += f"; about {duration(self.left_s)} left"
+        return line
+
+    def figures(self) -> dict[str, float]:
+        """The same figures as a summary for the W&B run of the job that ended."""
+        figures = {"sweep/ended": self.done, "sweep/failed": self.failed}
+        if self.jobs:
+            figures["sweep/jobs"] = self.jobs
+        if self.left_s is not None:
+            figures["sweep/left_s"] = round(self.left_s)
+        return figures
+
+
+def progress_of(
+    ended: Sequence[Mapping[str, Any]], jobs: int | None, started: float, now: float
+) -> Progress:
+    """The progress once ``ended`` (every job ended so far, with its ``status``) have ended."""
     done = len(ended)
     failed = sum(e["status"] == FAILED for e in ended)
     ran = done - sum(e["status"] == SKIPPED for e in ended)
-    count = f"[{done}/{jobs}]" if jobs else f"[{done}]"
-    line = f"{count} {end.describe()}; {failed} failed"
-    if jobs and done < jobs and ran > 0:
-        line += f"; about {duration((now - started) / ran * (jobs - done))} left"
-    return line
+    left = (now - started) / ran * (jobs - done) if jobs and done < jobs and ran > 0 else None
+    return Progress(done, jobs, failed, left)
 
 
-def job_ended(sweep_dir: Path | str, end: JobEnd, now: float | None = None) -> str | None:
-    """Append ``end`` to the multirun's log and return its progress line (None when the multirun
-    was not recorded by :func:`start_sweep`)."""
+def job_ended(
+    sweep_dir: Path | str, end: JobEnd, now: float | None = None
+) -> tuple[str, Progress] | None:
+    """Append ``end`` to the multirun's log; its progress line and the progress (None when the
+    multirun was not recorded by :func:`start_sweep`)."""
     plan_path, log_path = _files(sweep_dir)
     if not plan_path.is_file():
         return None
@@ -116,4 +142,5 @@ def job_ended(sweep_dir: Path | str, end: JobEnd, now: float | None = None) -> s
     ended = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     now = time.time() if now is None else now
     labelled = replace(end, label=job_label(end.label.split(" "), plan.get("varying", ())))
-    return progress_line(labelled, ended, plan["jobs"], plan["started"], now)
+    progress = progress_of(ended, plan["jobs"], plan["started"], now)
+    return progress.line(labelled), progress
