@@ -3,7 +3,7 @@
 Runs ``train.py -m`` with the basic launcher (every job in the same process) over ``--jobs``
 one-epoch runs on the synthetic data set, W&B in offline mode by default, and records the
 process's resident set size (VmRSS) after every job through a Hydra callback (:class:`RssPerJob`,
-this file). Prints the RSS after job 20 and after the last job, and their ratio (target: <= 1.2).
+this file). Prints the RSS after job 20 and after the last job, and their ratio (target: <= 1.1).
 ``train.py`` tunes glibc malloc as in every run. Run:
 
     .venv/bin/python benchmarks/bench_sweep_memory.py [--jobs 200] [--logger wandb|csv]
