@@ -639,3 +639,31 @@ def test_precision_and_schedule_are_settings_of_their_own(tmp_path: Path) -> Non
     assert len(recall_plots) == 3
     assert any("bf16-mixed" in name for name in recall_plots)
     assert any("200epochs" in name for name in recall_plots)
+
+
+def test_tuning_noise_rank_correlation_and_regret_by_hand(tmp_path: Path) -> None:
+    """Five grid points of one tuning: validation ranks 1..5, whole-split ranks 2, 1, 3, 5, 4."""
+    root = tmp_path / "runs"
+    whole = {0.1: 0.62, 0.2: 0.60, 0.5: 0.64, 1.0: 0.70, 2.0: 0.66}
+    for rank, (scale, full) in enumerate(whole.items()):
+        write_run(
+            root,
+            f"wce{scale}",
+            loss="wce",
+            hparams={"scale": scale},
+            val_gmean=0.5 + rank / 100,
+            full_recall=(full, full, full, full),
+        )
+    report = build_report(root, tmp_path / "out")
+    frame = pd.read_csv(tmp_path / "out" / "tuning_noise.csv")
+    (row,) = frame.itertuples(index=False)
+    assert row.points == 5
+    assert row.rho == pytest.approx(0.8)  # 1 - 6 * (1 + 1 + 0 + 1 + 1) / (5 * 24)
+    z, half = math.atanh(0.8), 1.959963984540054 * math.sqrt(1.06 / 2)
+    assert (row.rho_low, row.rho_high) == (
+        pytest.approx(math.tanh(z - half)),
+        pytest.approx(math.tanh(z + half)),
+    )
+    assert '"scale": 2.0' in row.chosen and '"scale": 1.0' in row.best  # chosen on validation
+    assert row.regret == pytest.approx(100 * (0.70 - 0.66))
+    assert "How noisy is the choice of a grid point" in (report.out_dir / "report.md").read_text()

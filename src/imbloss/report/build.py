@@ -8,7 +8,8 @@ Layout of a report folder (default ``<PATH>/report``)::
     selected.csv         one row per tuning: the grid point chosen on validation G-mean
     <table>.md|.csv|.tex each table (CSV: tidy, unrounded cells with counts and status):
                          Table I, the figure tables on the protocol's test split, the same on
-                         the whole test split (``_full``), the paired comparisons (``paired_*``)
+                         the whole test split (``_full``), the paired comparisons (``paired_*``),
+                         how noisy each grid's choice is (``tuning_noise``)
     plots/*.png          G-mean per loss with intervals (both test sets), batch diagnostics,
                          G-mean against IR, per-class recall, training curves
 
@@ -37,6 +38,7 @@ from imbloss.report.render import write_table
 from imbloss.report.runs import LIST_COLUMNS, check_figures, load_runs
 from imbloss.report.selection import select_on_validation, undecided_groups
 from imbloss.report.tables import build_tables
+from imbloss.report.tuning_noise import noise_table
 
 REPORT_DIRNAME = "report"
 PLOTS_DIRNAME = "plots"
@@ -109,6 +111,9 @@ def build_report(
     tables: list[Any] = build_tables(runs, selected)
     if reference is not None:
         tables += paired_tables(selected, reference)
+    noise = noise_table(runs)
+    if noise is not None:
+        tables.append(noise)
     if figures == "last":
         for table in tables:
             object.__setattr__(table, "caption", f"Weights after the final epoch. {table.caption}")

@@ -186,7 +186,9 @@ def paired_tables(selected: pd.DataFrame, reference: str) -> list[PairedTable]:
     return tables
 
 
-def paired_markdown(table: PairedTable) -> str:
+def paired_markdown(table: Any) -> str:
+    """A table with ``title``, ``caption`` and ``body()`` (a :class:`PairedTable`, or the tuning
+    noise table) as a Markdown section."""
     headers, lines = table.body()
     lines = [[text.replace("|", "\\|") for text in line] for line in lines]
     rendered = tabulate(lines, headers=headers, tablefmt="pipe", disable_numparse=True)

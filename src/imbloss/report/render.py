@@ -22,6 +22,7 @@ from imbloss.report.labels import is_missing
 from imbloss.report.paired import PairedTable, paired_markdown
 from imbloss.report.runs import SETTING_COLUMNS
 from imbloss.report.tables import Table
+from imbloss.report.tuning_noise import NoiseTable
 
 FORMATS = ("md", "csv", "tex")
 _CSV_KEYS = ("loss", *SETTING_COLUMNS, "metric")
@@ -187,8 +188,8 @@ def to_csv_frame(table: Table, grid: pd.DataFrame | None = None) -> pd.DataFrame
     return grid[columns]
 
 
-def paired_latex(table: PairedTable) -> str:
-    """A paired-comparison table as a LaTeX ``table`` environment."""
+def paired_latex(table: PairedTable | NoiseTable) -> str:
+    """A table with its own ``body()`` (paired comparisons, tuning noise) as a LaTeX ``table``."""
     headers, lines = table.body()
     rows = [" & ".join(latex_escape(text) for text in line) + " \\\\" for line in lines]
     return (
@@ -212,16 +213,16 @@ def paired_latex(table: PairedTable) -> str:
     )
 
 
-def table_markdown(table: Table | PairedTable) -> str:
+def table_markdown(table: Table | PairedTable | NoiseTable) -> str:
     """Any table of the report as its Markdown section."""
-    return paired_markdown(table) if isinstance(table, PairedTable) else to_markdown(table)
+    return to_markdown(table) if isinstance(table, Table) else paired_markdown(table)
 
 
 def write_table(
-    table: Table | PairedTable, out_dir: Path, formats: Sequence[str] = FORMATS
+    table: Table | PairedTable | NoiseTable, out_dir: Path, formats: Sequence[str] = FORMATS
 ) -> list[Path]:
     """Write ``<name>.md|.csv|.tex`` for the requested formats; the paths written."""
-    if isinstance(table, PairedTable):
+    if not isinstance(table, Table):  # a table with its own body() and tidy frame
         writers = {
             "md": lambda path: path.write_text(paired_markdown(table)),
             "tex": lambda path: path.write_text(paired_latex(table)),

@@ -1,0 +1,121 @@
+"""How noisy is a grid's choice: the validation G-mean against the whole test split's.
+
+At IR=100 the validation split holds 6 images per minority class, so the grid point a tuning
+chooses on validation G-mean may be the luckiest draw rather than the best point. For every
+tuning with at least ``MIN_POINTS`` finished grid points (one loss, setting and replicate):
+
+- Spearman's ρ between the points' validation G-mean and their whole-test-split G-mean, with a
+  95 % interval from Fisher's z with the standard error ``sqrt(1.06 / (n - 3))`` of a rank
+  correlation (Fieller, Hartley and Pearson 1957; none for n <= 3);
+- the regret: the whole-split G-mean of the best point in hindsight minus that of the point chosen
+  on validation (the report's choice: :func:`imbloss.report.selection.select_on_validation`), in
+  percentage points; 0 when validation found the best point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from imbloss.report.labels import loss_label
+from imbloss.report.runs import FULL_PREFIX, REPLICATE_COLUMNS, SETTING_COLUMNS, STATUS_OK
+from imbloss.report.selection import TUNING_KEYS, select_on_validation
+
+MIN_POINTS = 3
+NAME = "tuning_noise"
+COLUMNS = (
+    "loss",
+    *SETTING_COLUMNS,
+    *REPLICATE_COLUMNS,
+    "points",
+    "rho",
+    "rho_low",
+    "rho_high",
+    "chosen",
+    "best",
+    "regret",
+)
+
+
+def spearman_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Spearman's ρ of ``x`` and ``y`` and its 95 % interval (NaN bounds for n <= 3)."""
+    rho = float(stats.spearmanr(x, y).statistic)
+    n = len(x)
+    if n <= 3 or math.isnan(rho):
+        return rho, math.nan, math.nan
+    z = math.atanh(max(min(rho, 1 - 1e-12), -1 + 1e-12))
+    half = float(stats.norm.ppf(0.975)) * math.sqrt(1.06 / (n - 3))
+    return rho, math.tanh(z - half), math.tanh(z + half)
+
+
+def noise_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per tuning of at least ``MIN_POINTS`` grid points (``COLUMNS``)."""
+    full_gmean = FULL_PREFIX + "gmean"
+    ok = runs[(runs["status"] == STATUS_OK) & runs["val_gmean"].notna() & runs[full_gmean].notna()]
+    rows = []
+    for key, group in ok.groupby(list(TUNING_KEYS), dropna=False, sort=True):
+        if group["hparams"].nunique() < MIN_POINTS:
+            continue
+        rho, low, high = spearman_interval(
+            group["val_gmean"].to_numpy(), group[full_gmean].to_numpy()
+        )
+        pick = select_on_validation(group).iloc[0]  # the report's own choice
+        best = group.loc[group[full_gmean].idxmax()]
+        regret = 100 * (best[full_gmean] - pick[full_gmean])
+        rows.append((*key, len(group), rho, low, high, pick["hparams"], best["hparams"], regret))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+@dataclass(frozen=True)
+class NoiseTable:
+    """The noise of every grid's choice (tidy ``frame``), rendered like the paired tables."""
+
+    frame: pd.DataFrame
+    name: str = NAME
+    title: str = "How noisy is the choice of a grid point — validation against the whole test split"
+    caption: str = (
+        "Per tuning (loss, setting, seeds): the grid points finished; Spearman's ρ between their "
+        "validation G-mean and their whole-test-split G-mean, with its 95 % interval (Fisher's "
+        "z); the point chosen on validation G-mean and the best one in hindsight; the regret, "
+        "the best point's whole-split G-mean minus the chosen one's, in percentage points."
+    )
+
+    def body(self) -> tuple[list[str], list[list[str]]]:
+        headers = [
+            "Method",
+            "IR",
+            "Seed",
+            "Points",
+            "ρ [95 % interval]",
+            "Chosen",
+            "Best",
+            "Regret (pp)",
+        ]
+        lines = []
+        for row in self.frame.itertuples(index=False):
+            interval = (
+                "" if math.isnan(row.rho_low) else f" [{row.rho_low:.2f}, {row.rho_high:.2f}]"
+            )
+            lines.append(
+                [
+                    loss_label(row.loss),
+                    f"{row.ir:g}",
+                    f"{row.seed:g}",
+                    str(row.points),
+                    f"{row.rho:.2f}{interval}",
+                    row.chosen,
+                    row.best,
+                    f"{row.regret:.2f}",
+                ]
+            )
+        return headers, lines
+
+
+def noise_table(runs: pd.DataFrame) -> NoiseTable | None:
+    """The table, or None when no tuning has ``MIN_POINTS`` grid points."""
+    frame = noise_frame(runs)
+    return NoiseTable(frame) if not frame.empty else None
