@@ -31,30 +31,14 @@ from imbloss.report.labels import (
     variant_label,
     varying_run_axes,
 )
+from imbloss.report.runs import SETTING_COLUMNS
 
 MAX_NAMED_CLASSES = 20
-# A sub-task: every setting key but the IR (the x axis of the G-mean plot).
-SUBTASK_KEYS = (
-    "dataset",
-    "protocol",
-    "model",
-    "variant",
-    "minority_fraction",
-    "sampler",
-    "label_noise",
-    "precision",
-    "schedule",
-)
 FAMILY_KEYS = ("dataset", "protocol", "model")
-PANEL_KEYS = (
-    "variant",
-    "minority_fraction",
-    "ir",
-    "sampler",
-    "label_noise",
-    "precision",
-    "schedule",
-)
+# A sub-task: every setting key but the IR (the x axis of the G-mean plot).
+SUBTASK_KEYS = tuple(key for key in SETTING_COLUMNS if key != "ir")
+# A panel of a family's G-mean plot: every setting key but the family's.
+PANEL_KEYS = tuple(key for key in SETTING_COLUMNS if key not in FAMILY_KEYS)
 # per test set: the runs frame's G-mean column, legend label, marker, x offset
 TEST_SET_STYLES = (
     ("gmean", "protocol test split", "o", -0.12),
