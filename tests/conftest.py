@@ -76,18 +76,25 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_train(
+    args: Sequence[str], tmp_path: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python train.py ARGS`` from the repository root; logs land in ``tmp_path/logs``."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), *args],
+        cwd=REPO_ROOT,
+        env=cli_env(tmp_path, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``python train.py ARGS`` from the repository root; logs land in ``tmp_path/logs``."""
+    """:func:`run_train` with the test's ``tmp_path``."""
 
     def _run(args: Sequence[str], **extra_env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(REPO_ROOT / "train.py"), *args],
-            cwd=REPO_ROOT,
-            env=cli_env(tmp_path, **extra_env),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return run_train(args, tmp_path, **extra_env)
 
     return _run

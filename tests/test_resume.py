@@ -328,3 +328,19 @@ def test_a_resumed_run_continues_its_wandb_run(run_cli: Runner, tmp_path: Path) 
     (killed / "metrics.json").unlink()
     assert run_cli(command, **no_key).returncode == -9  # retried from the start, killed again
     assert (killed / "wandb" / "run_id").read_text().strip() != run_id
+
+
+def test_a_skipped_finished_job_keeps_the_hydra_files_that_made_it(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    command = ["-m", *FAST_OVERRIDES, "loss=ce,pf", f"hydra.sweep.dir={sweep}"]
+    assert run_cli(command).returncode == 0
+    files = [sweep / str(n) / ".hydra" / name for n in (0, 1) for name in ("config.yaml",
+             "overrides.yaml", "hydra.yaml")]  # fmt: skip
+    before = {path: path.read_bytes() for path in files}
+    # a re-run that differs in how progress is shown only: the jobs are skipped
+    again = run_cli([*command, "trainer.enable_progress_bar=true"])
+    assert again.returncode == 0, again.stderr
+    assert "2 finished before (skipped)" in again.stdout
+    assert {path: path.read_bytes() for path in files} == before

@@ -18,7 +18,15 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.errors import ConfigError
 from imbloss.module import ImbalancedClassifier
 from imbloss.stacked.engine import MemberOutcome, fit_stack
-from imbloss.stacked.state import StackState, read_stack_state, write_stack_state
+from imbloss.stacked.state import (
+    StackState,
+    join_states,
+    member_state,
+    read_member_state,
+    read_stack_state,
+    write_member_state,
+    write_stack_state,
+)
 
 from conftest import FAST_OVERRIDES, REPO_ROOT
 from helpers.losses import NaNFromCall
@@ -147,3 +155,62 @@ def test_killed_stacked_pass_resumes_to_the_uninterrupted_files(
 def test_save_every_s_below_0_is_refused(value: float) -> None:
     with pytest.raises(ConfigError, match=rf"save_every_s={value} is out of range; accepted"):
         StackedLauncher(save_every_s=value)
+
+
+def _plain_members(
+    datamodule: ImbalancedDataModule, seeds: list[int]
+) -> list[ImbalancedClassifier]:
+    """Members without dropout: a pass of fewer members then draws no other random numbers."""
+    modules = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, datamodule.num_classes)
+        )
+        optimizer = lambda p: torch.optim.Adam(p, lr=0.01)  # noqa: E731
+        modules.append(
+            ImbalancedClassifier(net, nn.CrossEntropyLoss(), optimizer, datamodule.minority_classes)
+        )
+    return modules
+
+
+@pytest.mark.parametrize("vectorize", [False, True], ids=["loop", "vmap"])
+def test_members_stopped_early_continue_as_a_pass_of_their_own(tmp_path, vectorize) -> None:
+    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    fit = functools.partial(fit_stack, datamodule=datamodule, device=torch.device("cpu"),
+                            vectorize=vectorize)  # fmt: skip
+    states: list[StackState] = []
+    fit(_plain_members(datamodule, [0, 1, 2]), seeds=[0, 1, 2], max_epochs=1,
+        on_state=states.append, final_state=True)  # fmt: skip
+    assert [state.epochs_done for state in states] == [1]  # the state after the last epoch
+    for k in range(3):
+        write_member_state(tmp_path / f"{k}.pt", member_state(states[0], k))
+    kept = [read_member_state(tmp_path / f"{k}.pt") for k in (0, 2)]
+    assert kept[0].params["1.weight"].shape == (1, 16, 64)
+    assert kept[1].fit_time_s == pytest.approx(states[0].fit_time_s / 3)
+    joined = join_states(kept)
+    assert joined.params["1.weight"].shape == (2, 16, 64)
+    assert torch.equal(joined.params["1.weight"][1], states[0].params["1.weight"][2])
+    continued, steps = fit(_plain_members(datamodule, [0, 2]), seeds=[0, 2], max_epochs=3,
+                           resume_from=joined)  # fmt: skip
+    whole, whole_steps = fit(_plain_members(datamodule, [0, 2]), seeds=[0, 2], max_epochs=3)
+    assert steps == whole_steps
+    for outcome, expected in zip(continued, whole, strict=True):
+        if not vectorize:  # each member's own kernels: bit for bit the pass of two
+            _assert_same_outcome(outcome, expected)
+        for name, value in expected.last_state.items():  # vmap: grouped kernels of 3, then 2
+            assert torch.allclose(outcome.last_state[name], value, atol=1e-5), name
+
+
+def test_member_states_after_different_epochs_do_not_join(tmp_path) -> None:
+    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    states: list[StackState] = []
+    fit_stack(_plain_members(datamodule, [0, 1]), [0, 1], datamodule, max_epochs=2,
+              device=torch.device("cpu"), on_state=states.append, save_every_s=0,
+              final_state=True)  # fmt: skip
+    with pytest.raises(ValueError, match=r"different epochs and steps \[\(1, 10\), \(2, 20\)\]"):
+        join_states([member_state(states[0], 0), member_state(states[1], 1)])

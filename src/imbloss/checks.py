@@ -27,24 +27,43 @@ def checked_number(
     return float(value)
 
 
+def _is_count(value: object, least: int = 1) -> bool:
+    """``value`` is an int (not a bool) >= ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def check_max_epochs(value: object) -> int:
     """``trainer.max_epochs`` as an int >= 1 (Lightning reads -1 as "train forever")."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_count(value):
         raise ConfigError(
             f"trainer.max_epochs={value!r} is out of range; accepted: an integer >= 1"
         )
-    return value
+    return value  # type: ignore[return-value]
 
 
 def check_threads(value: object) -> int | None:
     """``threads`` as None (PyTorch's default) or an int >= 1."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if value is not None and not _is_count(value):
         raise ConfigError(
             f"threads={value!r} is not a thread count; accepted: an integer >= 1, or null"
         )
-    return value
+    return value  # type: ignore[return-value]
+
+
+def run_epochs(cfg: DictConfig) -> int:
+    """The epochs this run trains to: ``stop_at_epoch`` if set, else ``trainer.max_epochs``.
+
+    ``stop_at_epoch`` must lie in ``1 .. trainer.max_epochs`` (a ConfigError names both)."""
+    max_epochs = check_max_epochs(cfg.trainer.get("max_epochs"))
+    stop = cfg.get("stop_at_epoch")
+    if stop is None:
+        return max_epochs
+    if not _is_count(stop) or stop > max_epochs:
+        raise ConfigError(
+            f"stop_at_epoch={stop!r} is out of range; accepted: an integer from 1 to "
+            f"trainer.max_epochs={max_epochs}, or null"
+        )
+    return stop
 
 
 def check_checkpoints(value: object) -> str:
@@ -59,6 +78,6 @@ def check_checkpoints(value: object) -> str:
 
 def check_run_config(cfg: DictConfig) -> None:
     """Every check that must pass before a run loads data or builds a model."""
-    check_max_epochs(cfg.trainer.get("max_epochs"))
+    run_epochs(cfg)
     check_threads(cfg.get("threads"))
     check_checkpoints(cfg.get("checkpoints", "best"))

@@ -60,14 +60,21 @@ class ResumeSummary(Callback):
         print(f"imbloss: {summary_line(self._before, self._states(config))}", flush=True)
 
 
+HALVING_SWEEPER = "hydra_plugins.imbloss_halving.halving_sweeper.HalvingSweeper"
+BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
+
+
 def basic_sweep_jobs(config: DictConfig) -> tuple[list[list[str]], list[str]] | None:
     """The jobs (each its overrides) Hydra's basic sweeper makes of this multirun, from its
-    ``params`` and the command line's overrides, and the keys swept over; None for another
+    ``params`` and the command line's overrides, and the keys swept over; under
+    ``hydra/sweeper=halving`` the points of its first rung (every point); None for another
     sweeper."""
     sweeper = config.hydra.sweeper
-    if sweeper.get("_target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+    if sweeper.get("_target_") not in (BASIC_SWEEPER, HALVING_SWEEPER):
         return None
     arguments = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    if sweeper.get("max_epochs") is not None:  # the halving sweeper's whole schedule
+        arguments.append(f"trainer.max_epochs={sweeper.max_epochs}")
     arguments += list(config.hydra.overrides.task)
     overrides = OverridesParser.create().parse_overrides(arguments)
     (jobs,) = BasicSweeper.split_arguments(overrides, None)
@@ -81,6 +88,8 @@ class SweepProgress(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         plan = basic_sweep_jobs(config)
         jobs, varying = (None, []) if plan is None else (len(plan[0]), plan[1])
+        if config.hydra.sweeper.get("_target_") == HALVING_SWEEPER:
+            jobs = None  # the rungs launch fewer jobs each; the sweeper prints one line per rung
         start_sweep(config.hydra.sweep.dir, jobs, varying)
 
 

@@ -8,6 +8,8 @@ A run's folder (its Hydra output folder) holds::
     csv/metrics.csv        per-epoch curves (the CSV logger, conf/logger/csv.yaml)
     checkpoints/best.ckpt  the checkpoint selected on validation G-mean (conf/callbacks/)
     checkpoints/last.ckpt  the state after the latest epoch, to resume from (conf/callbacks/)
+    checkpoints/last_stacked.pt  a stacked member stopped early by a halving rung: its slice of
+                           the pass's state, to continue from in a later stacked pass
     error.json             only for a failed member of a multirun
     .hydra/claimed/        the configuration that made the folder's results (imbloss.run_folder)
     wandb/run_id           the W&B run id, kept so that a resumed run continues its W&B run
@@ -29,6 +31,7 @@ CONFIG_FILE = Path(".hydra") / "config.yaml"
 CURVES_FILE = Path("csv") / "metrics.csv"
 BEST_CHECKPOINT_FILE = Path("checkpoints") / "best.ckpt"
 LAST_CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
+STACKED_STATE_FILE = Path("checkpoints") / "last_stacked.pt"
 CLAIM_DIR = Path(".hydra") / "claimed"
 WANDB_ID_FILE = Path("wandb") / "run_id"
 # Subfolders of a run folder; none of them holds another run.
@@ -85,6 +88,10 @@ class RunFolder:
     @property
     def last_checkpoint(self) -> Path:
         return self.path / LAST_CHECKPOINT_FILE
+
+    @property
+    def stacked_state(self) -> Path:
+        return self.path / STACKED_STATE_FILE
 
     def is_run(self) -> bool:
         """A run folder: finished (metrics), failed (error) or begun (config) — any of the three."""

@@ -26,7 +26,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
-from imbloss.checks import check_run_config
+from imbloss.checks import check_run_config, run_epochs
 from imbloss.data import ImbalancedDataModule
 from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
@@ -90,11 +90,18 @@ def build_run_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def run_info(
-    cfg: DictConfig, checkpoint: str, engine: str, stack_size: int, stack_fit_time_s: float
+    cfg: DictConfig,
+    checkpoint: str,
+    engine: str,
+    stack_size: int,
+    stack_fit_time_s: float,
+    epochs: int,
 ) -> dict[str, Any]:
     """The keys of ``metrics.json`` that describe the run. ``engine`` is ``single`` (one
     Lightning fit) or ``stacked`` (a member of a stacked group of ``stack_size`` trained in
-    ``stack_fit_time_s``; its ``fit_time_s`` is that time / ``stack_size``)."""
+    ``stack_fit_time_s``; its ``fit_time_s`` is that time / ``stack_size``). ``epochs``: the
+    epochs trained; ``stopped_at_epoch`` is that number when it is short of
+    ``trainer.max_epochs`` (``stop_at_epoch``), else None."""
     return {
         "loss": cfg.loss.name,
         "hparams": _loss_hparams(cfg.loss),
@@ -106,6 +113,7 @@ def run_info(
         "stack_fit_time_s": stack_fit_time_s,
         "threads": torch.get_num_threads(),
         "precision": str(cfg.trainer.precision),
+        "stopped_at_epoch": epochs if epochs < cfg.trainer.max_epochs else None,
     }
 
 
@@ -132,7 +140,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_run_loggers(cfg)
     try:
         trainer: L.Trainer = instantiate(
-            cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+            cfg.trainer,
+            max_epochs=run_epochs(cfg),  # stop_at_epoch stops it early; the schedule is unchanged
+            callbacks=callbacks,
+            logger=loggers,
+            plugins=[AtomicCheckpointIO()],
         )
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -142,7 +154,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise
     if not trainer.is_global_zero:
         return {}
-    info = run_info(cfg, checkpoint, "single", 1, fit.fit_time_s)
+    info = run_info(cfg, checkpoint, "single", 1, fit.fit_time_s, fit.epochs)
     return evaluate_and_finish(
         module.net, datamodule, fit, info, cfg, loggers, trainer.strategy.root_device
     )
@@ -168,7 +180,8 @@ def evaluate_and_finish(
     except BaseException:
         finish_wandb(loggers, exit_code=1)
         raise
-    prune_checkpoints(output_dir, cfg.get("checkpoints", "best"))
+    stopped = metrics.get("stopped_at_epoch") is not None  # continued later from last.ckpt
+    prune_checkpoints(output_dir, "all" if stopped else cfg.get("checkpoints", "best"))
     report_job_end(OK, metrics, loggers)
     wandb_message = finish_wandb(loggers, exit_code=0)
     print_summary(metrics, output_dir)

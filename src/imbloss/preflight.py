@@ -134,7 +134,8 @@ def _checks() -> dict[str, Callable[[DictConfig], object]]:
     }
 
 
-def _override_dirname(config: DictConfig, overrides: Sequence[str]) -> str:
+def override_dirname(config: DictConfig, overrides: Sequence[str]) -> str:
+    """``hydra.job.override_dirname`` of a job with ``overrides`` in the multirun ``config``."""
     settings = config.hydra.job.config.override_dirname
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     return get_overrides_dirname(
@@ -179,7 +180,7 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
                     raise _Failed(verdicts[key])
             names = {JOB_NUM_SUBDIR: str(number)}
             if subdir == OVERRIDE_DIRNAME_SUBDIR:
-                names[subdir] = _override_dirname(config, overrides)
+                names[subdir] = override_dirname(config, overrides)
             if subdir in names:  # another pattern: the folder is checked when the job starts
                 folder = Path(config.hydra.sweep.dir) / names[subdir]
                 conflict = folder_conflict(folder, OmegaConf.to_container(cfg, resolve=False))

@@ -32,10 +32,18 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from imbloss.layout import METRICS_FILE, RunFolder
+from imbloss.checks import run_epochs
+from imbloss.errors import RunFileError
+from imbloss.layout import LAST_CHECKPOINT_FILE, METRICS_FILE, STACKED_STATE_FILE, RunFolder
 from imbloss.outputs import atomic_file
 from imbloss.readers import read_checkpoint, read_json_file
-from imbloss.run_folder import FolderState, claim_folder, clear_attempt, folder_state
+from imbloss.run_folder import (
+    FolderState,
+    claim_folder,
+    clear_attempt,
+    folder_state,
+    restore_hydra_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +146,59 @@ def trim_csv_log(path: Path, epochs_done: int) -> None:
         handle.write(text.getvalue().encode())
 
 
+def _continuation(folder: Path, metrics: dict[str, Any], epochs: int, stacked: bool) -> Path | None:
+    """What the finished run in ``folder`` (its ``metrics``) continues from, if it stopped early
+    (``stopped_at_epoch``) before the ``epochs`` asked for now: its ``last.ckpt``, or, in a
+    stacked pass (``stacked``), the ``last_stacked.pt`` a stacked pass left; None if it does not
+    continue. A RunFileError if the file it needs is gone: it is never retrained from the start.
+    """
+    stopped = metrics.get("stopped_at_epoch")
+    if stopped is None or stopped >= epochs:
+        return None
+    files = RunFolder(folder)
+    if files.last_checkpoint.is_file():
+        source = files.last_checkpoint
+    elif files.stacked_state.is_file():
+        if not stacked:
+            raise RunFileError(
+                f"{folder} holds a member a stacked pass stopped at epoch {stopped}: only a "
+                f"stacked pass continues it from its {STACKED_STATE_FILE} (hydra/launcher="
+                "stacked); or remove the folder to train it afresh"
+            )
+        source = files.stacked_state
+    else:
+        raise RunFileError(
+            f"{folder} holds a run stopped at epoch {stopped}, to be continued to epoch "
+            f"{epochs}, but its {LAST_CHECKPOINT_FILE} is gone; remove the folder to train it "
+            "afresh"
+        )
+    log.info("%s stopped at epoch %d: continuing to epoch %d", folder, stopped, epochs)
+    return source
+
+
 @dataclass(frozen=True)
 class JobStart:
-    """How a job begins in its folder: its state, the checkpoint to resume, finished figures."""
+    """How a job begins in its folder: its state, the checkpoint to resume, a stacked member's
+    state to continue in a stacked pass, finished figures."""
 
     state: FolderState
     checkpoint: Path | None = None
     finished_metrics: dict[str, Any] | None = None
+    stacked_state: Path | None = None
 
 
-def start_job(folder: Path, cfg: DictConfig, stacked_epochs: int | None = None) -> JobStart:
+def start_job(
+    folder: Path, cfg: DictConfig, stacked_epochs: int | None = None, stacked: bool = False
+) -> JobStart:
     """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged).
 
-    ``stacked_epochs``: the job is a member of a stacked pass that resumes from its pass state
-    after that many epochs; unless finished or resumable on its own, its folder keeps its CSV log,
-    cut back to those epochs, and loses its ``error.json`` (a member that failed before is
-    reported again from the pass state). Under data-parallel training the other processes,
-    started by the first one after it prepared the folder, only read where to resume from.
+    ``stacked``: the job is a member of a stacked pass, which continues a member a stacked pass
+    stopped early (``last_stacked.pt``). ``stacked_epochs``: the job is a member of a stacked
+    pass that resumes from its pass state after that many epochs; unless finished or resumable
+    on its own, its folder keeps its CSV log, cut back to those epochs, and loses its
+    ``error.json`` (a member that failed before is reported again from the pass state). Under
+    data-parallel training the other processes, started by the first one after it prepared the
+    folder, only read where to resume from.
     """
     files = RunFolder(folder)
     if rank_zero_only.rank != 0:
@@ -163,8 +207,17 @@ def start_job(folder: Path, cfg: DictConfig, stacked_epochs: int | None = None) 
         return JobStart(FolderState.NEW)
     state = claim_folder(folder, OmegaConf.to_container(cfg, resolve=False))
     if state is FolderState.FINISHED:
-        log.info("%s holds a finished run (%s): not retrained", folder, METRICS_FILE)
-        return JobStart(state, finished_metrics=read_json_file(files.metrics))
+        metrics = read_json_file(files.metrics)
+        source = _continuation(folder, metrics, run_epochs(cfg), stacked)
+        if source is None:
+            log.info("%s holds a finished run (%s): not retrained", folder, METRICS_FILE)
+            restore_hydra_files(folder)  # Hydra rewrote them for this job, which trains nothing
+            return JobStart(state, finished_metrics=metrics)
+        if source == files.stacked_state:
+            epochs_done = metrics["stopped_at_epoch"] if stacked_epochs is None else stacked_epochs
+            trim_csv_log(files.curves, epochs_done)
+            return JobStart(FolderState.RESUMABLE, stacked_state=source)
+        state = FolderState.RESUMABLE
     if state is FolderState.RESUMABLE:
         checkpoint = files.last_checkpoint
         epochs_done = int(read_checkpoint(checkpoint)["epoch"]) + 1

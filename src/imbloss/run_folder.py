@@ -13,7 +13,9 @@ A folder is reused only by the configuration that made it. The first job that cl
 a later job whose configuration differs from it — ignoring :data:`NON_RESULT_KEYS`, which change
 where files go or how progress is shown but not what is trained — is refused with a
 :class:`FolderConflictError` naming the folder and the keys, and Hydra's files (which Hydra rewrote
-before the job began) are put back as they were.
+before the job began) are put back as they were. A job that finds the work finished puts them
+back too (:func:`restore_hydra_files`): a finished run's ``.hydra/`` stays that of the job that
+made it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ NON_RESULT_KEYS = (
     "trainer.enable_progress_bar",
     "checkpoints",
     "callbacks.model_checkpoint.save_weights_only",
+    "stop_at_epoch",  # where a rung stops the run: its schedule stays trainer.max_epochs
 )
 # What ``checkpoints`` keeps of a finished run: both checkpoints, the selected one, or neither.
 CHECKPOINT_POLICIES = ("all", "best", "none")
@@ -114,8 +117,9 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
-def _restore_hydra_files(folder: Path) -> None:
-    """Put the claiming job's copies of Hydra's files back into ``.hydra/``."""
+def restore_hydra_files(folder: Path) -> None:
+    """Put the claiming job's copies of Hydra's files back into ``.hydra/`` (Hydra rewrote them
+    for the job now running: a refused job, or one that finds the work done)."""
     for copy in (folder / CLAIM_DIR).glob("*.yaml"):
         shutil.copyfile(copy, folder / HYDRA_DIR / copy.name)
 
@@ -167,7 +171,7 @@ def claim_folder(folder: Path, config: Mapping[str, Any]) -> FolderState:
     conflict = folder_conflict(folder, config)
     if conflict is not None:
         if (folder / CLAIMED_CONFIG).is_file():
-            _restore_hydra_files(folder)
+            restore_hydra_files(folder)
         raise FolderConflictError(conflict)
     if not (folder / CLAIMED_CONFIG).is_file():
         _record_claim(folder, config)
@@ -185,12 +189,14 @@ def clear_attempt(folder: Path) -> None:
 
 
 def prune_checkpoints(folder: Path, keep: str) -> None:
-    """Remove the checkpoints a finished run no longer needs: ``last.ckpt`` (kept only for
-    ``all``, e.g. a run a sweeper will continue) and, for ``none``, ``best.ckpt`` too; the
-    ``checkpoints`` folder goes once empty. Call it after ``metrics.json`` is written."""
+    """Remove the checkpoints a finished run no longer needs: ``last.ckpt`` and a stacked
+    member's ``last_stacked.pt`` (kept only for ``all``, e.g. a run a sweeper will continue) and,
+    for ``none``, ``best.ckpt`` too; the ``checkpoints`` folder goes once empty. Call it after
+    ``metrics.json`` is written."""
     run = RunFolder(Path(folder))
     if keep != "all":
         run.last_checkpoint.unlink(missing_ok=True)
+        run.stacked_state.unlink(missing_ok=True)
     if keep == "none":
         run.best_checkpoint.unlink(missing_ok=True)
     directory = run.best_checkpoint.parent

@@ -9,7 +9,9 @@ Layout of a report folder (default ``<PATH>/report``)::
     <table>.md|.csv|.tex each table (CSV: tidy, unrounded cells with counts and status):
                          Table I, the figure tables on the protocol's test split, the same on
                          the whole test split (``_full``), the paired comparisons (``paired_*``),
-                         how noisy each grid's choice is (``tuning_noise``)
+                         how noisy each grid's choice is (``tuning_noise``), and where a
+                         successive-halving sweep ran, its cost and choice beside the full
+                         grid's (``tuning_cost``) and the noise of each rung (``halving_rungs``)
     plots/*.png          G-mean per loss with intervals (both test sets), batch diagnostics,
                          G-mean against IR, per-class recall, training curves
 
@@ -38,6 +40,7 @@ from imbloss.report.render import write_table
 from imbloss.report.runs import LIST_COLUMNS, check_figures, load_runs
 from imbloss.report.selection import select_on_validation, undecided_groups
 from imbloss.report.tables import build_tables
+from imbloss.report.tuning_cost import cost_tables
 from imbloss.report.tuning_noise import noise_table
 
 REPORT_DIRNAME = "report"
@@ -114,6 +117,7 @@ def build_report(
     noise = noise_table(runs)
     if noise is not None:
         tables.append(noise)
+    tables += cost_tables(source, runs)
     if figures == "last":
         for table in tables:
             object.__setattr__(table, "caption", f"Weights after the final epoch. {table.caption}")

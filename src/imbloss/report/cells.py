@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from imbloss.intervals import t_interval
-from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_UNFINISHED
+from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_STOPPED, STATUS_UNFINISHED
 from imbloss.report.selection import CELL_KEYS, TUNING_KEYS
 
 
@@ -59,10 +59,11 @@ def time_cells(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
     ``whole_s`` = sum of ``fit_time_s`` over every grid point of one tuning (one setting and
     replicate), averaged over the tunings of the group; ``mean`` = average one-run time;
-    ``n`` = runs, ``tunings`` = tunings averaged. Only finished runs have a fit time.
+    ``n`` = runs, ``tunings`` = tunings averaged. Only finished runs have a fit time; the runs
+    a halving rung stopped count too (their time is part of the tuning's cost).
     """
     keys = list(keys)
-    ok = runs[runs["status"] == STATUS_OK]
+    ok = runs[runs["status"].isin([STATUS_OK, STATUS_STOPPED])]
     per_tuning = ok.groupby(list(TUNING_KEYS), dropna=False)["fit_time_s"].sum().reset_index()
     whole = per_tuning.groupby(keys, dropna=False, sort=False)["fit_time_s"].agg(
         whole_s="mean", tunings="count"

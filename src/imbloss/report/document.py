@@ -10,7 +10,7 @@ import pandas as pd
 from imbloss.report.labels import ir_label, loss_label, number_label
 from imbloss.report.paired import PairedTable
 from imbloss.report.render import table_markdown
-from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_UNFINISHED
+from imbloss.report.runs import STATUS_FAILED, STATUS_OK, STATUS_STOPPED, STATUS_UNFINISHED
 from imbloss.report.tables import Table
 
 
@@ -34,7 +34,12 @@ def _run_summary(
         f"- paired comparisons: {compared}",
         f"- runs read: {len(runs)} — finished {counts.get(STATUS_OK, 0)}, "
         f"failed {counts.get(STATUS_FAILED, 0)}, unfinished {counts.get(STATUS_UNFINISHED, 0)} "
-        "(no metrics.json nor error.json: still running, or killed)",
+        "(no metrics.json nor error.json: still running, or killed)"
+        + (
+            f", stopped early by a halving rung {counts[STATUS_STOPPED]}"
+            if counts.get(STATUS_STOPPED)
+            else ""
+        ),
         f"- tunings (loss x setting x seeds): {len(selected)}, each reported by its grid point "
         "with the best validation G-mean",
     ]
@@ -44,7 +49,7 @@ def _run_summary(
 
 
 def _problem_runs(runs: pd.DataFrame) -> str:
-    problems = runs[runs["status"] != STATUS_OK]
+    problems = runs[runs["status"].isin([STATUS_FAILED, STATUS_UNFINISHED])]
     if problems.empty:
         return ""
     lines = ["## Failed and unfinished runs", ""]

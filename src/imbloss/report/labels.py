@@ -109,7 +109,7 @@ def value_order(value: Any) -> tuple[int, float, str]:
 
 
 # Setting axes named in a label only where the runs at hand differ in them.
-RUN_AXES = ("precision", "schedule")
+RUN_AXES = ("precision", "schedule", "tuning")
 
 
 def varying_run_axes(frame: Any) -> tuple[str, ...]:
@@ -120,8 +120,8 @@ def varying_run_axes(frame: Any) -> tuple[str, ...]:
 def training_parts(setting: Mapping[str, Any], varying: tuple[str, ...] = ()) -> list[str]:
     """``["sampler oversample", "label noise 0.2", "bf16-mixed", "200 epochs"]``: the sampler and
     the label noise where they are not the defaults (none, 0; a missing value counts as the
-    default), and the precision and schedule where ``varying`` names them and ``setting`` has
-    them."""
+    default), and the precision, schedule and tuning method where ``varying`` names them and
+    ``setting`` has them."""
     sampler, label_noise = setting.get("sampler"), setting.get("label_noise")
     parts = []
     if not is_missing(sampler) and sampler not in ("", "none"):
@@ -133,4 +133,7 @@ def training_parts(setting: Mapping[str, Any], varying: tuple[str, ...] = ()) ->
         parts.append(str(precision))
     if "schedule" in varying and not is_missing(schedule):
         parts.append(f"{number_label(schedule)} epochs")
+    tuning = setting.get("tuning")
+    if "tuning" in varying and not is_missing(tuning):
+        parts.append("successive halving" if tuning == "halving" else "full grid")
     return parts

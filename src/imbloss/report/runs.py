@@ -28,12 +28,16 @@ import pandas as pd
 import yaml
 
 from imbloss.errors import ConfigError, RunFileError
+from imbloss.halving import RECORD_FILE as HALVING_RECORD
 from imbloss.layout import RUN_SUBFOLDERS, RunFolder
 from imbloss.readers import read_json_file, read_predictions
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_UNFINISHED = "unfinished"
+# A run a halving rung stopped before its schedule's end (``stopped_at_epoch``): it counts in the
+# cost of its tuning, never in a cell.
+STATUS_STOPPED = "stopped"
 
 FIGURES = ("selected", "last")
 TEST_SETS = ("test", "full_test")
@@ -44,8 +48,10 @@ FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_r
 # The test figures, the validation figures the selection uses, and the fit time.
 METRIC_COLUMNS = (*TEST_FIGURES, "val_gmean", "val_auc", "fit_time_s")
 # What a run was: the table cell it belongs to (loss x setting) and its replicate (seeds). The
-# training sampler, the label noise, the numeric precision and the schedule (trainer.max_epochs)
-# are setting axes too (runs without them: none, 0, 32-true, 60).
+# training sampler, the label noise, the numeric precision, the schedule (trainer.max_epochs) and
+# the tuning method (``grid``, or ``halving``: a run of a hydra/sweeper=halving sweep, whose
+# folder holds halving.json) are setting axes too (runs without them: none, 0, 32-true, 60,
+# grid).
 SETTING_COLUMNS = (
     "dataset",
     "protocol",
@@ -57,6 +63,7 @@ SETTING_COLUMNS = (
     "label_noise",
     "precision",
     "schedule",
+    "tuning",
 )
 REPLICATE_COLUMNS = ("seed", "data_seed")
 RUN_COLUMNS = (
@@ -71,6 +78,8 @@ RUN_COLUMNS = (
     "selected_epoch",
     *METRIC_COLUMNS,
     *FULL_COLUMNS,
+    "full_gmean_low",
+    "full_gmean_high",
     "train_ir",
     "per_class_recall",
     "minority_classes",
@@ -193,7 +202,7 @@ def _training_ir(metrics: Mapping[str, Any]) -> float:
 
 def _status(metrics: Mapping[str, Any] | None, error: Mapping[str, Any] | None) -> str:
     if metrics is not None and metrics.get("status", STATUS_OK) == STATUS_OK:
-        return STATUS_OK
+        return STATUS_OK if metrics.get("stopped_at_epoch") is None else STATUS_STOPPED
     if error is not None or metrics is not None:
         return STATUS_FAILED
     return STATUS_UNFINISHED
@@ -216,7 +225,7 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
     except RunFileError as bad_file:  # counted as failed, with the reason
         metrics, error = None, {"error": str(bad_file)}
     status = _status(metrics, error)
-    metrics = metrics if status == STATUS_OK else {}
+    metrics = metrics if status in (STATUS_OK, STATUS_STOPPED) else {}
     source = _figure_source(metrics, figures)
     full = source.get("full_test") or {}
     stats = metrics.get("batch_stats") or {}
@@ -240,6 +249,7 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         ),
         "precision": str(metrics.get("precision") or config_value(config, "trainer.precision")),
         "schedule": _number(config_value(config, "trainer.max_epochs")),
+        "tuning": "halving" if (run_dir.parent / HALVING_RECORD).is_file() else "grid",
         "data_seed": _number(metrics.get("data_seed", config_value(config, "dataset.seed"))),
         "hparams": _loss_hparams(config, metrics),
         "epochs": _number(metrics.get("epochs", config_value(config, "trainer.max_epochs"))),
@@ -256,6 +266,8 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
     record["val_auc"] = _number(source.get("val_auc"))
     record["fit_time_s"] = _number(metrics.get("fit_time_s"))
     record.update({FULL_PREFIX + name: _number(full.get(name)) for name in TEST_FIGURES})
+    low, high = full.get("gmean_ci95") or (None, None)
+    record.update(full_gmean_low=_number(low), full_gmean_high=_number(high))
     return record
 
 
@@ -282,6 +294,8 @@ def load_runs(
     numeric = (
         *METRIC_COLUMNS,
         *FULL_COLUMNS[:-1],
+        "full_gmean_low",
+        "full_gmean_high",
         "ir",
         "seed",
         "selected_epoch",

@@ -36,13 +36,15 @@ from imbloss.report.runs import SETTING_COLUMNS, with_test_set
 FAMILY_KEYS = ("dataset", "protocol", "model")
 NUMERIC_KEYS = ("ir", "minority_fraction", "label_noise", "schedule")
 # Setting axes shown as leading row groups of the source-shaped tables when they vary.
-TRAINING_AXES = ("sampler", "label_noise", "precision", "schedule")
+TRAINING_AXES = ("sampler", "label_noise", "precision", "schedule", "tuning")
 AXIS_HEADERS = {
     "sampler": "Sampler",
     "label_noise": "Label noise",
     "precision": "Precision",
     "schedule": "Epochs",
+    "tuning": "Tuning",
 }
+TUNING_LABELS = {"grid": "full grid", "halving": "successive halving"}
 GENERIC_METRICS = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
 SELECTION_NOTE = (
     "Test figures of the run selected on validation G-mean in each tuning (loss x setting x seed); "
@@ -265,19 +267,22 @@ def pair_table(selected: pd.DataFrame, runs: pd.DataFrame, family: Sequence[str]
 
 
 def training_time_table(runs: pd.DataFrame) -> Table:
-    """Table I: whole training time including tuning, and the average one-run time, per loss."""
-    cells = time_cells(runs, ("loss", *FAMILY_KEYS))
+    """Table I: whole training time including tuning, and the average one-run time, per loss;
+    a full grid and a successive-halving tuning (``tuning``) in columns side by side."""
+    cells = time_cells(runs, ("loss", *FAMILY_KEYS, "tuning"))
     several_models = (cells.groupby(["dataset", "protocol"])["model"].nunique() > 1).any()
+    both_tunings = cells["tuning"].nunique() > 1
     return Table(
         name="training_time",
         title="Table I shape — whole training time (s) followed by the average one-run time",
         caption="Whole time: the fit times of every grid point of one tuning (one setting and "
         "seed) summed, averaged over the tunings (dataset variants, IRs, seeds); in brackets "
         "the average time of one run; [n=k] runs measured. Fit time only (no data loading or "
-        "testing).",
+        "testing). Successive halving (hydra/sweeper=halving): the points its rungs stopped "
+        "count with the time they trained.",
         cells=cells,
         row_keys=("loss",),
-        col_keys=("protocol", "dataset", "model"),
+        col_keys=("protocol", "dataset", "model", "tuning"),
         headers={"loss": "Method"},
         number=None,
         labels={
@@ -285,6 +290,7 @@ def training_time_table(runs: pd.DataFrame) -> Table:
             "protocol": protocol_label,
             "dataset": dataset_label,
             "model": str if several_models else lambda model: "",
+            "tuning": TUNING_LABELS.get if both_tunings else lambda tuning: "",
         },
     )
 

@@ -42,9 +42,12 @@ COLUMNS = (
 
 
 def spearman_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Spearman's ρ of ``x`` and ``y`` and its 95 % interval (NaN bounds for n <= 3)."""
-    rho = float(stats.spearmanr(x, y).statistic)
+    """Spearman's ρ of ``x`` and ``y`` and its 95 % interval (NaN bounds for n <= 3); all NaN
+    when either is constant (ρ is not defined)."""
     n = len(x)
+    if np.ptp(np.asarray(x, dtype=float)) == 0 or np.ptp(np.asarray(y, dtype=float)) == 0:
+        return math.nan, math.nan, math.nan
+    rho = float(stats.spearmanr(x, y).statistic)
     if n <= 3 or math.isnan(rho):
         return rho, math.nan, math.nan
     z = math.atanh(max(min(rho, 1 - 1e-12), -1 + 1e-12))

@@ -344,7 +344,13 @@ def precision_section(campaign: Campaign) -> list[str]:
     elif -PRECISION_MARGIN_PP < all_stats.low <= 0 <= all_stats.high < PRECISION_MARGIN_PP:
         outcome = "bf16-mixed passes: the campaign may use it"
     else:
-        outcome = "bf16-mixed fails: the campaign stays in float32"
+        bound = all_stats.high if all_stats.high >= PRECISION_MARGIN_PP else all_stats.low
+        reason = (
+            "its interval excludes 0"
+            if not all_stats.low <= 0 <= all_stats.high
+            else f"its interval reaches {bound:+.2f}, outside ±{PRECISION_MARGIN_PP}"
+        )
+        outcome = f"bf16-mixed fails ({reason}): the campaign stays in float32"
     times = [
         pd.concat([campaign.cell(s, loss) for loss in plan.PRECISION_CHECK_LOSSES])["fit_time_s"]
         for s in (fp32, bf16)

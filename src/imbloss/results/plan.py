@@ -25,7 +25,7 @@ CAMPAIGN = "fmnist"
 CAMPAIGN_DIR = "results/fmnist_step"
 # The decisions; see docs/results.md, "Precision" and "Schedule". PRECISION None: not decided
 # yet; EPOCHS is the candidate schedule until the schedule stage confirms it.
-PRECISION: str | None = None
+PRECISION: str | None = "32-true"
 EPOCHS = 60
 EPOCHS_CONFIRMED = False
 DECISIONS = ("precision", "schedule")

@@ -117,12 +117,15 @@ def fit_stack(
     on_state: StateCallback | None = None,
     save_every_s: float = 0.0,
     precision: str = "32-true",
+    final_state: bool = False,
 ) -> tuple[list[MemberOutcome], int]:
     """Train ``modules`` (one architecture, one optimiser setting) as one stack; see the module
     docstring. The modules' networks are left untouched; the outcomes hold the selected weights.
     Returns the outcomes and the number of optimiser steps taken (those before ``resume_from``
     included). ``precision="bf16-mixed"`` runs the forward passes under bf16 autocast, as
-    Lightning's precision plugin does for a single run; the losses compute in float32."""
+    Lightning's precision plugin does for a single run; the losses compute in float32.
+    ``final_state``: ``on_state`` also gets the state after the last epoch (a pass stopped
+    early, to be continued later)."""
     fit_started = time.perf_counter()
     size = len(modules)
     stack = StackedNetwork([m.net for m in modules], device, vectorize)
@@ -210,7 +213,8 @@ def fit_stack(
             len(alive),
         )
         due = time.perf_counter() - saved >= save_every_s
-        if on_state is not None and epoch + 1 < max_epochs and due:
+        last = epoch + 1 == max_epochs
+        if on_state is not None and ((not last and due) or (last and final_state)):
             elapsed_s = previous_s + time.perf_counter() - fit_started
             on_state(
                 _capture(epoch + 1, step, stack, optimizer, guard, outcomes, batch_stats, elapsed_s)

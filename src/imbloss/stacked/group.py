@@ -37,11 +37,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
-from imbloss.checks import check_run_config
+from imbloss.checks import check_run_config, run_epochs
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult
 from imbloss.finite import NonFiniteRecord
-from imbloss.layout import RunFolder
+from imbloss.layout import STACKED_STATE_FILE, RunFolder
 from imbloss.loggers import finish_wandb
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
 from imbloss.pipeline import (
@@ -56,10 +56,19 @@ from imbloss.pipeline import (
     run_job,
 )
 from imbloss.progress import SKIPPED
+from imbloss.readers import read_json_file
 from imbloss.resume import start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import plan_passes
-from imbloss.stacked.state import StackState, read_stack_state, write_stack_state
+from imbloss.stacked.state import (
+    StackState,
+    join_states,
+    member_state,
+    read_member_state,
+    read_stack_state,
+    write_member_state,
+    write_stack_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +103,15 @@ def job_context(job: MemberJob) -> Iterator[None]:
 
 @dataclass
 class Member:
-    """A member of a pass: its job, module (initial weights as the single run's) and loggers."""
+    """A member of a pass: its job, module (initial weights as the single run's), loggers, and
+    the state a stacked pass that stopped it early left (``last_stacked.pt``), if it continues
+    from one."""
 
     position: int
     job: MemberJob
     module: ImbalancedClassifier
     loggers: list[Logger]
+    stacked_state: Path | None = None
 
 
 def stack_device(accelerator: str) -> torch.device:
@@ -141,19 +153,41 @@ def train_group(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
     batch_shape = (datamodule.batch_size, *datamodule.input_shape)
-    plan = plan_passes(len(jobs), net, batch_shape, device, memory_fraction, max_stack)
-    log.info(
-        "stacked group of %d jobs on %s (%s): %s",
-        len(jobs),
-        device,
-        "vmap" if vectorize else "loop over members",
-        plan.describe(),
-    )
-    for part in plan.passes:
-        trained = _train_pass(jobs, list(part), datamodule, device, vectorize, save_every_s)
-        for position, metrics in trained.items():
-            results[position] = metrics
+    for done, cohort in _cohorts(jobs).items():
+        plan = plan_passes(len(cohort), net, batch_shape, device, memory_fraction, max_stack)
+        log.info(
+            "stacked group of %d jobs%s on %s (%s): %s",
+            len(cohort),
+            "" if done is None else f" continuing after {done} epochs",
+            device,
+            "vmap" if vectorize else "loop over members",
+            plan.describe(),
+        )
+        for part in plan.passes:
+            positions = [cohort[i] for i in part]
+            trained = _train_pass(jobs, positions, datamodule, device, vectorize, save_every_s)
+            for position, metrics in trained.items():
+                results[position] = metrics
     return results
+
+
+def _cohorts(jobs: list[MemberJob]) -> dict[int | None, list[int]]:
+    """The jobs' positions by where they start: None for a job that starts afresh (or resumes,
+    or is finished: the pass sorts that out), else the epochs after which a stacked pass stopped
+    it (``last_stacked.pt``, continued now): only members stopped alike continue as one pass."""
+    cohorts: dict[int | None, list[int]] = {}
+    for position, job in enumerate(jobs):
+        folder = RunFolder(Path(str(job.config.hydra.runtime.output_dir)))
+        done = None
+        if folder.metrics.is_file() and folder.stacked_state.is_file():
+            try:
+                stopped = read_json_file(folder.metrics).get("stopped_at_epoch")
+                if stopped is not None and stopped < run_epochs(job.cfg):
+                    done = int(stopped)
+            except Exception:  # reported by the member's own start (start_job)
+                done = None
+        cohorts.setdefault(done, []).append(position)
+    return cohorts
 
 
 def state_path(jobs: list[MemberJob], positions: list[int]) -> Path:
@@ -189,7 +223,7 @@ def _build_members(
             try:
                 check_run_config(job.cfg)
                 folder = Path(HydraConfig.get().runtime.output_dir)
-                start = start_job(folder, job.cfg, stacked_epochs)
+                start = start_job(folder, job.cfg, stacked_epochs, stacked=True)
                 if start.finished_metrics is not None:
                     report_job_end(SKIPPED)
                     results[position] = start.finished_metrics
@@ -205,7 +239,7 @@ def _build_members(
             except Exception as error:
                 record_failure(error)
                 continue
-        members.append(Member(position, job, module, loggers))
+        members.append(Member(position, job, module, loggers, start.stacked_state))
     return members
 
 
@@ -227,8 +261,34 @@ def _resume_state(
         return state
     log.info("%s holds the state of other members: the pass starts afresh", path)
     for member in members:
-        trim_csv_log(RunFolder(Path(str(member.job.config.hydra.runtime.output_dir))).curves, 0)
+        if member.stacked_state is None:  # one that continues keeps its curves so far
+            trim_csv_log(_folder(member).curves, 0)
     return None
+
+
+def _folder(member: Member) -> RunFolder:
+    return RunFolder(Path(str(member.job.config.hydra.runtime.output_dir)))
+
+
+def _continued_state(members: list[Member]) -> StackState | None:
+    """The pass's state put together from its members' ``last_stacked.pt`` (a pass of members a
+    stacked pass stopped early), their CSV logs cut back to it; None for a pass that starts
+    afresh. A ValueError if only some members continue or they stopped after different epochs."""
+    sources = [m.stacked_state for m in members]
+    if all(source is None for source in sources):
+        return None
+    if any(source is None for source in sources):
+        raise ValueError("a stacked pass mixes members that continue with members that start")
+    state = join_states([read_member_state(source) for source in sources])  # type: ignore[arg-type]
+    for member in members:
+        trim_csv_log(_folder(member).curves, state.epochs_done)
+    log.info(
+        "continuing a stacked pass of %d members after %d epochs from their %s",
+        len(members),
+        state.epochs_done,
+        STACKED_STATE_FILE,
+    )
+    return state
 
 
 def _train_pass(
@@ -247,12 +307,27 @@ def _train_pass(
     if not members:
         return results
     cfg = members[0].job.cfg
-    resume_from = None if saved is None else _resume_state(path, saved, members)
+    epochs = run_epochs(cfg)  # stop_at_epoch (a halving rung) stops the pass early
+    stopped = epochs < cfg.trainer.max_epochs
+    try:
+        resume_from = None if saved is None else _resume_state(path, saved, members)
+        if resume_from is None:
+            resume_from = _continued_state(members)
+    except Exception as error:
+        for member in members:
+            with job_context(member.job):
+                record_failure(error)
+        return results
     previous_s = 0.0 if resume_from is None else resume_from.fit_time_s
     member_positions = [m.position for m in members]
+    final: list[StackState] = []
+    if resume_from is not None and resume_from.epochs_done == epochs:
+        final.append(resume_from)  # interrupted after its last epoch, before its members' files
 
     def on_state(state: StackState) -> None:
         write_stack_state(path, state, member_positions)
+        if state.epochs_done == epochs:  # the state the stopped members continue from
+            final.append(state)
 
     def on_epoch_end(epoch: int, step: int, figures: dict[int, dict[str, float]]) -> None:
         for k, values in figures.items():
@@ -273,7 +348,7 @@ def _train_pass(
             [m.module for m in members],
             [m.job.cfg.seed for m in members],
             datamodule,
-            max_epochs=cfg.trainer.max_epochs,
+            max_epochs=epochs,
             device=device,
             limit_train_batches=cfg.trainer.get("limit_train_batches", 1.0),
             vectorize=vectorize,
@@ -283,6 +358,7 @@ def _train_pass(
             on_state=on_state,
             save_every_s=save_every_s,
             precision=str(cfg.trainer.get("precision", "32-true")),
+            final_state=stopped,
         )
     except Exception as error:  # the pass fails, every member with it; the sweep goes on
         for member in members:
@@ -291,23 +367,30 @@ def _train_pass(
                 finish_wandb(member.loggers, exit_code=1)
         return results
     stack_fit_time_s = previous_s + time.perf_counter() - started
-    for member, outcome in zip(members, outcomes, strict=True):
+    for k, (member, outcome) in enumerate(zip(members, outcomes, strict=True)):
         if outcome.failure is not None:
             continue
+        if stopped:  # a later stacked pass continues it from its slice of the final state
+            write_member_state(_folder(member).stacked_state, member_state(final[-1], k))
         fit = FitResult(
             selected_state=outcome.best_state,
             last_state=outcome.last_state,
             selected_epoch=outcome.best_epoch + 1,
-            epochs=cfg.trainer.max_epochs,
+            epochs=epochs,
             fit_time_s=stack_fit_time_s / len(members),
             batch_stats=outcome.batch_stats,
             val_figures={"selected": outcome.best_val, "last": outcome.last_val},
         )
         with job_context(member.job):
             try:
-                checkpoint = _save_checkpoint(member, outcome, steps)
+                checkpoint = _save_checkpoint(member, outcome, steps, epochs, stopped)
                 info = run_info(
-                    member.job.cfg, str(checkpoint), "stacked", len(members), stack_fit_time_s
+                    member.job.cfg,
+                    str(checkpoint),
+                    "stacked",
+                    len(members),
+                    stack_fit_time_s,
+                    epochs,
                 )
                 net = member.module.net.to(device)
                 results[member.position] = evaluate_and_finish(
@@ -326,11 +409,14 @@ def _remove_state(path: Path) -> None:
         path.parent.rmdir()
 
 
-def _save_checkpoint(member: Member, outcome: MemberOutcome, steps: int) -> Path:
+def _save_checkpoint(
+    member: Member, outcome: MemberOutcome, steps: int, epochs: int, stopped: bool
+) -> Path:
     """The member's selected weights as the Lightning checkpoint its checkpoint callback would
     have written (weights only; epoch and global step those of the selected epoch), and its last
-    weights where a callback without a monitor (``last_checkpoint``) is configured. Returns the
-    selected checkpoint's path."""
+    weights after ``epochs`` where a callback without a monitor (``last_checkpoint``) is
+    configured — not for a member stopped early (``stopped``): a weights-only ``last.ckpt`` could
+    not be continued from, its ``last_stacked.pt`` is. Returns the selected checkpoint's path."""
     cfg, module = member.job.cfg, member.module
     callbacks = list(instantiate(cfg.callbacks).values())
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
@@ -340,9 +426,9 @@ def _save_checkpoint(member: Member, outcome: MemberOutcome, steps: int) -> Path
     module.net.load_state_dict(outcome.best_state)
     _place_trainer(trainer, epoch=outcome.best_epoch, steps=outcome.best_step)
     trainer.save_checkpoint(path, weights_only=True)
-    for last in (c for c in callbacks if c.monitor is None):
+    for last in (c for c in callbacks if c.monitor is None and not stopped):
         module.net.load_state_dict(outcome.last_state)
-        _place_trainer(trainer, epoch=member.job.cfg.trainer.max_epochs - 1, steps=steps)
+        _place_trainer(trainer, epoch=epochs - 1, steps=steps)
         trainer.save_checkpoint(Path(last.dirpath) / f"{last.filename}.ckpt", weights_only=True)
     return path
 

@@ -1,0 +1,1 @@
+"""imbloss's Hydra sweeper ``hydra/sweeper=halving`` (see :mod:`.halving_sweeper`)."""
