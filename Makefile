@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DEB := /usr/share/datasets/fashion-mnist
 
-.PHONY: train test test-all lint bench data clean campaign
+.PHONY: train test test-all lint bench data clean campaign tuning
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ test-all: $(STAMP) data
 # in order of priority; `make campaign STAGES="precision"` runs the ones named.
 campaign: $(STAMP) data
 	$(PY) -m imbloss.results run $(STAGES)
+
+# What tuning costs (docs/halving.md): sweep=wce as a full grid and by successive halving, into
+# results/tuning/ (re-running continues both).
+tuning: $(STAMP) data
+	$(PY) train.py -m campaign=tuning sweep=wce hydra.sweep.dir=results/tuning/wce_grid
+	$(PY) train.py -m campaign=tuning sweep=wce hydra/sweeper=halving hydra.sweeper.min_epochs=1 \
+		hydra.sweep.dir=results/tuning/wce_halving
+	$(PY) -m imbloss.results compact results/tuning
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

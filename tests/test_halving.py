@@ -376,3 +376,12 @@ def test_a_stopped_run_continues_from_its_own_files_only(compose_train_cfg, tmp_
     with pytest.raises(ConfigError, match=r"stop_at_epoch=4 is out of range; accepted: an integer "
                        r"from 1 to trainer.max_epochs=3, or null"):  # fmt: skip
         start_job(folder, cfg)
+
+
+def test_the_tuning_measurement_preset_is_the_stated_setting(compose_train_cfg) -> None:
+    cfg = compose_train_cfg("campaign=tuning", "sweep=wce", "hydra/sweeper=halving")
+    setting = (cfg.experiment.name, cfg.ir, cfg.seed, cfg.threads, cfg.trainer.max_epochs)
+    assert setting == ("fmnist_step", 100, 0, 1, 10)
+    assert (cfg.trainer.precision, cfg.hydra.launcher.n_jobs) == ("32-true", 2)
+    assert (cfg.dataset.protocol, cfg.dataset.batch_size, cfg.optimizer.lr) == ("step", 500, 0.001)
+    assert len(cfg.hydra.sweeper.params["loss.scale"].split(",")) == 19

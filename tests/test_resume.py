@@ -344,3 +344,17 @@ def test_a_skipped_finished_job_keeps_the_hydra_files_that_made_it(
     assert again.returncode == 0, again.stderr
     assert "2 finished before (skipped)" in again.stdout
     assert {path: path.read_bytes() for path in files} == before
+
+
+def test_the_summary_counts_only_this_multiruns_jobs_in_a_shared_folder(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    shared = ["-m", *FAST_OVERRIDES, f"hydra.sweep.dir={tmp_path / 'shared'}",
+              "hydra.sweep.subdir=${hydra.job.override_dirname}"]  # fmt: skip
+    assert run_cli([*shared, "loss=ce,pf"]).returncode == 0
+    second = run_cli([*shared, "loss=wce,pf"])
+    assert second.returncode == 0, second.stderr
+    assert (
+        "imbloss: multirun of 2 jobs: 1 finished before (skipped), 0 resumed, 0 retried, 1 new; "
+        "now 2 finished, 0 failed"
+    ) in second.stdout

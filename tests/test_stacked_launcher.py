@@ -155,10 +155,13 @@ def test_bf16_sweep_agrees_job_by_job(run_cli: Runner, tmp_path: Path) -> None:
     metrics = _compare_launchers(
         run_cli,
         tmp_path,
-        [*FMNIST_CNN_TWO_EPOCHS, "trainer.precision=bf16-mixed", "loss=pf,wce"],
+        [*FMNIST_CNN_TWO_EPOCHS, "trainer.precision=bf16-mixed", "loss=pf,wce", "threads=1"],
         passes=1,
     )
-    assert [(m["stack_size"], m["precision"]) for m in metrics] == [(2, "bf16-mixed")] * 2
+    # the stacked pass runs on the jobs' thread count, as each separate run does
+    assert [(m["stack_size"], m["precision"], m["threads"]) for m in metrics] == [
+        (2, "bf16-mixed", 1)
+    ] * 2
 
 
 def test_invalid_member_fails_alone_and_a_lone_job_runs_single(

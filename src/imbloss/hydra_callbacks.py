@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from imbloss.layout import CONFIG_FILE
-from imbloss.preflight import check_sweep
+from imbloss.preflight import check_sweep, job_folder_name
 from imbloss.progress import job_label, start_sweep
 from imbloss.run_folder import FolderState, folder_state
 
@@ -44,14 +44,28 @@ def summary_line(before: dict[Path, FolderState], after: dict[Path, FolderState]
 
 
 class ResumeSummary(Callback):
-    """Prints one line at the end of a multirun: what a re-run skipped, resumed, retried, began."""
+    """Prints one line at the end of a multirun: what a re-run skipped, resumed, retried, began.
+
+    It counts the folders of this multirun's jobs where their names are known before they run
+    (:func:`imbloss.preflight.job_folder_name`): a sweep folder shared by several multiruns (the
+    results campaign's) holds others too. Otherwise every job folder below the sweep folder."""
 
     def __init__(self) -> None:
         self._before: dict[Path, FolderState] = {}
 
     @staticmethod
-    def _states(config: DictConfig) -> dict[Path, FolderState]:
-        return {folder: folder_state(folder) for folder in job_folders(config.hydra.sweep.dir)}
+    def _folders(config: DictConfig) -> list[Path]:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        plan = basic_sweep_jobs(config)
+        if plan is not None:
+            names = [job_folder_name(config, o, n) for n, o in enumerate(plan[0])]
+            if all(name is not None for name in names):
+                return [sweep_dir / name for name in names]  # type: ignore[operator]
+        return job_folders(sweep_dir)
+
+    @classmethod
+    def _states(cls, config: DictConfig) -> dict[Path, FolderState]:
+        return {folder: folder_state(folder) for folder in cls._folders(config)}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._before = self._states(config)

@@ -143,6 +143,18 @@ def override_dirname(config: DictConfig, overrides: Sequence[str]) -> str:
     )
 
 
+def job_folder_name(config: DictConfig, overrides: Sequence[str], number: int) -> str | None:
+    """The folder Hydra gives the multirun job ``number`` with ``overrides`` below the sweep
+    folder, for the two usual ``hydra.sweep.subdir`` patterns (the job number, or
+    ``override_dirname``); None for another pattern (known only once the job starts)."""
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]  # type: ignore[index]
+    if subdir == JOB_NUM_SUBDIR:
+        return str(number)
+    if subdir == OVERRIDE_DIRNAME_SUBDIR:
+        return override_dirname(config, overrides)
+    return None
+
+
 def check_sweep(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJob]:
     """Every job of ``jobs`` (each its list of overrides) that would fail, in order.
     ``config`` is the multirun's (with its ``hydra`` node): ``${hydra:...}`` resolves against it
@@ -159,7 +171,6 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
     composer = _Composer(config.hydra.job.config_name)
     checks = _checks()
     verdicts: dict[tuple[str, str], str | None] = {}
-    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]  # type: ignore[index]
     bad = []
     current = HydraConfig.instance().cfg
     for number, overrides in enumerate(jobs):
@@ -178,11 +189,9 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
                         verdicts[key] = _message(error)
                 if verdicts[key] is not None:
                     raise _Failed(verdicts[key])
-            names = {JOB_NUM_SUBDIR: str(number)}
-            if subdir == OVERRIDE_DIRNAME_SUBDIR:
-                names[subdir] = override_dirname(config, overrides)
-            if subdir in names:  # another pattern: the folder is checked when the job starts
-                folder = Path(config.hydra.sweep.dir) / names[subdir]
+            name = job_folder_name(config, overrides, number)
+            if name is not None:  # another pattern: the folder is checked when the job starts
+                folder = Path(config.hydra.sweep.dir) / name
                 conflict = folder_conflict(folder, OmegaConf.to_container(cfg, resolve=False))
                 if conflict is not None:
                     raise _Failed(conflict)

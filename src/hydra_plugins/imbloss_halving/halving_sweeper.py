@@ -46,7 +46,7 @@ from imbloss.halving import (
     rung_epochs,
 )
 from imbloss.layout import RunFolder
-from imbloss.preflight import JOB_NUM_SUBDIR, OVERRIDE_DIRNAME_SUBDIR, override_dirname
+from imbloss.preflight import job_folder_name
 from imbloss.progress import duration
 from imbloss.readers import read_json_file
 
@@ -161,11 +161,9 @@ class HalvingSweeper(Sweeper):
 
     def _folder_names(self, jobs: Sequence[Sequence[str]]) -> list[str]:
         """Each point's folder, named as the sweep's ``hydra.sweep.subdir`` names rung 0's job."""
-        template = OmegaConf.to_container(self.config.hydra.sweep, resolve=False)["subdir"]
-        if template == JOB_NUM_SUBDIR:
-            return [str(number) for number in range(len(jobs))]
-        if template == OVERRIDE_DIRNAME_SUBDIR:
-            return [override_dirname(self.config, overrides) for overrides in jobs]
+        names = [job_folder_name(self.config, o, number) for number, o in enumerate(jobs)]
+        if all(name is not None for name in names):
+            return names  # type: ignore[return-value]
         names = []
         for number, overrides in enumerate(jobs):
             job = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))

@@ -139,6 +139,8 @@ def train_group(
     route_lightning_logs_through_hydra()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     first = jobs[0].cfg
+    if first.get("threads") is not None:  # the group's jobs share it (it is no member key)
+        torch.set_num_threads(first.threads)
     try:
         with job_context(jobs[0]):
             datamodule = build_datamodule(first)
