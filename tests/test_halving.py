@@ -185,13 +185,14 @@ def test_rungs_train_every_point_then_each_seeds_best(halving_sweep: tuple[Path,
     ]
     first, last = record.rungs
     assert first.kept == last.kept and len(first.kept) == 2
-    assert "imbloss: halving rung 1 of 2 (1 epochs): 6 points in (6 trained, 0 done before)" in (
+    assert "imbloss: halving rung 1 of 2 (1 epoch): 6 points in (6 trained, 0 done before)" in (
         stdout
     )
     assert "imbloss: halving rung 2 of 2 (3 epochs): 2 points in (2 trained, 0 done before)" in (
         stdout
     )
     assert stdout.count("imbloss: halving chose loss.scale=") == 2
+    assert stdout.count(" for seed=0 (folder ") == stdout.count(" for seed=1 (folder ") == 1
     points = {p.folder: p for p in record.points}
     assert {points[f].setting[-1] for f in first.kept} == {"seed=0", "seed=1"}  # one per seed
     for n in range(6):

@@ -130,10 +130,11 @@ class HalvingSweeper(Sweeper):
                 RungRecord(rung, epochs[rung], scores, [p.folder for p in kept], trained, wall_s)
             )
             record.write(sweep_dir)
+            trained_to = _count(epochs[rung], "epoch")
             print(
-                f"imbloss: halving rung {rung + 1} of {len(epochs)} ({epochs[rung]} epochs): "
-                f"{len(points)} points in ({trained} trained, {len(points) - trained} done "
-                f"before), {len(kept)} kept, {duration(wall_s)}",
+                f"imbloss: halving rung {rung + 1} of {len(epochs)} ({trained_to}): "
+                f"{_count(len(points), 'point')} in ({trained} trained, {len(points) - trained} "
+                f"done before), {len(kept)} kept, {duration(wall_s)}",
                 flush=True,
             )
             points = kept
@@ -219,14 +220,21 @@ class HalvingSweeper(Sweeper):
         final = record.rungs[-1]
         finalists = [p for p in record.points if p.folder in final.kept]
         chosen = best_per_setting(finalists, final.scores, record.metric)
+        common = set.intersection(*(set(p.setting) for p in record.points))
         for point in chosen:
             hparams = [o for o in point.overrides if o not in point.setting]
+            setting = [o for o in point.setting if o not in common]
+            where = f" for {' '.join(setting)}" if setting else ""
             value = (final.scores[point.folder] or {}).get(record.metric)
             print(
-                f"imbloss: halving chose {' '.join(hparams)} (folder {point.folder}, "
+                f"imbloss: halving chose {' '.join(hparams)}{where} (folder {point.folder}, "
                 f"{record.metric} {value:.4f})",
                 flush=True,
             )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _score(folder: Path, epochs: int) -> dict[str, float | None] | None:
