@@ -44,6 +44,14 @@ KILL_AFTER_STATE_OF_2_EPOCHS = {
 }
 
 
+def _synthetic(tmp_path: Path) -> ImbalancedDataModule:
+    """The synthetic data set up for fitting (IR=10, batches of 100)."""
+    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
 def _members(datamodule: ImbalancedDataModule, seeds: list[int]) -> list[ImbalancedClassifier]:
     """Members with dropout (the random generators matter); the second one's loss turns NaN."""
     modules = []
@@ -71,9 +79,7 @@ def _assert_same_outcome(outcome: MemberOutcome, expected: MemberOutcome) -> Non
 
 @pytest.mark.parametrize("vectorize", [True, False], ids=["vmap", "loop"])
 def test_a_fit_resumed_from_its_state_is_the_uninterrupted_fit(tmp_path, vectorize) -> None:
-    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule = _synthetic(tmp_path)
     seeds, device = [0, 1, 2], torch.device("cpu")
     states: list[StackState] = []
     failures: list[int] = []
@@ -176,9 +182,7 @@ def _plain_members(
 
 @pytest.mark.parametrize("vectorize", [False, True], ids=["loop", "vmap"])
 def test_members_stopped_early_continue_as_a_pass_of_their_own(tmp_path, vectorize) -> None:
-    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule = _synthetic(tmp_path)
     fit = functools.partial(fit_stack, datamodule=datamodule, device=torch.device("cpu"),
                             vectorize=vectorize)  # fmt: skip
     states: list[StackState] = []
@@ -205,9 +209,7 @@ def test_members_stopped_early_continue_as_a_pass_of_their_own(tmp_path, vectori
 
 
 def test_member_states_after_different_epochs_do_not_join(tmp_path) -> None:
-    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), ir=10, batch_size=100)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule = _synthetic(tmp_path)
     states: list[StackState] = []
     fit_stack(_plain_members(datamodule, [0, 1]), [0, 1], datamodule, max_epochs=2,
               device=torch.device("cpu"), on_state=states.append, save_every_s=0,
