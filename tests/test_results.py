@@ -63,6 +63,9 @@ def test_stages_hold_the_issues_cells() -> None:
     assert losses == {"pf", "wce", "focal", "focal_alpha", "ldam", "wldam", "ce", "bsm"}
     pf_seeds = sorted(int(j["seed"]) for j in by_name["ir100"].jobs() if j["loss"] == "pf")
     assert pf_seeds == [0, 1, 2, 3, 4]
+    # the extra seeds of the headline pair run first
+    first = [(j["loss"], j["seed"]) for j in by_name["ir100"].jobs()[:5]]
+    assert first == [("pf", "3"), ("pf", "4"), ("wce", "3"), ("wce", "4"), ("pf", "0")]
 
 
 def test_the_decided_precision_stage_shares_its_folders_with_the_campaign() -> None:

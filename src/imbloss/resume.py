@@ -146,14 +146,21 @@ def trim_csv_log(path: Path, epochs_done: int) -> None:
         handle.write(text.getvalue().encode())
 
 
+def continued_after(metrics: dict[str, Any], epochs: int) -> int | None:
+    """The epochs after which the finished run of ``metrics`` stopped early
+    (``stopped_at_epoch``), if it is to continue now to ``epochs``; None if it does not."""
+    stopped = metrics.get("stopped_at_epoch")
+    return None if stopped is None or stopped >= epochs else int(stopped)
+
+
 def _continuation(folder: Path, metrics: dict[str, Any], epochs: int, stacked: bool) -> Path | None:
     """What the finished run in ``folder`` (its ``metrics``) continues from, if it stopped early
     (``stopped_at_epoch``) before the ``epochs`` asked for now: its ``last.ckpt``, or, in a
     stacked pass (``stacked``), the ``last_stacked.pt`` a stacked pass left; None if it does not
     continue. A RunFileError if the file it needs is gone: it is never retrained from the start.
     """
-    stopped = metrics.get("stopped_at_epoch")
-    if stopped is None or stopped >= epochs:
+    stopped = continued_after(metrics, epochs)
+    if stopped is None:
         return None
     files = RunFolder(folder)
     if files.last_checkpoint.is_file():
@@ -188,15 +195,16 @@ class JobStart:
 
 
 def start_job(
-    folder: Path, cfg: DictConfig, stacked_epochs: int | None = None, stacked: bool = False
+    folder: Path, cfg: DictConfig, stacked: bool = False, resumed_pass: bool = False
 ) -> JobStart:
     """Claim ``folder`` for ``cfg`` and prepare it: skip, resume, or start afresh (logged).
 
     ``stacked``: the job is a member of a stacked pass, which continues a member a stacked pass
-    stopped early (``last_stacked.pt``). ``stacked_epochs``: the job is a member of a stacked
-    pass that resumes from its pass state after that many epochs; unless finished or resumable
-    on its own, its folder keeps its CSV log, cut back to those epochs, and loses its
-    ``error.json`` (a member that failed before is reported again from the pass state). Under
+    stopped early (``last_stacked.pt``); the pass cuts its CSV log back to the epochs it
+    continues from. ``resumed_pass``: the stacked pass resumes from a pass state it saved;
+    unless finished or resumable on its own, the folder keeps its CSV log (the pass cuts it back)
+    and loses its ``error.json`` (a member that failed before is reported again from the pass
+    state). Under
     data-parallel training the other processes, started by the first one after it prepared the
     folder, only read where to resume from.
     """
@@ -214,8 +222,6 @@ def start_job(
             restore_hydra_files(folder)  # Hydra rewrote them for this job, which trains nothing
             return JobStart(state, finished_metrics=metrics)
         if source == files.stacked_state:
-            epochs_done = metrics["stopped_at_epoch"] if stacked_epochs is None else stacked_epochs
-            trim_csv_log(files.curves, epochs_done)
             return JobStart(FolderState.RESUMABLE, stacked_state=source)
         state = FolderState.RESUMABLE
     if state is FolderState.RESUMABLE:
@@ -224,8 +230,7 @@ def start_job(
         log.info("resuming from %s (%d epochs done)", checkpoint, epochs_done)
         trim_csv_log(files.curves, epochs_done)
         return JobStart(state, checkpoint=checkpoint)
-    if stacked_epochs is not None:
-        trim_csv_log(files.curves, stacked_epochs)
+    if resumed_pass:
         files.error.unlink(missing_ok=True)
         return JobStart(state)
     if state is FolderState.FAILED:

@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 
 from imbloss.halving import RECORD_FILE, HalvingRecord
-from imbloss.report.labels import loss_label
 from imbloss.report.runs import (
     FULL_PREFIX,
     REPLICATE_COLUMNS,
@@ -36,7 +35,7 @@ from imbloss.report.runs import (
     STATUS_STOPPED,
 )
 from imbloss.report.selection import select_on_validation
-from imbloss.report.tuning_noise import spearman_interval
+from imbloss.report.tuning_noise import rho_text, spearman_interval, tuning_cells
 
 # A tuning's identity without its method: a grid and a halving of it are compared.
 SAME_TUNING = ("loss", *(k for k in SETTING_COLUMNS if k != "tuning"), *REPLICATE_COLUMNS)
@@ -220,9 +219,7 @@ class CostTable:
             )
             lines.append(
                 [
-                    loss_label(row.loss),
-                    f"{row.ir:g}",
-                    f"{row.seed:g}",
+                    *tuning_cells(row),
                     "successive halving" if row.tuning == "halving" else "full grid",
                     str(row.points),
                     str(row.member_epochs),
@@ -259,22 +256,14 @@ class RungTable:
         headers += ["Best point in rung", "Best point kept"]
         lines = []
         for row in self.frame.itertuples(index=False):
-            if math.isnan(row.rho):
-                rho = "—"
-            elif math.isnan(row.rho_low):
-                rho = f"{row.rho:.2f}"
-            else:
-                rho = f"{row.rho:.2f} [{row.rho_low:.2f}, {row.rho_high:.2f}]"
             lines.append(
                 [
-                    loss_label(row.loss),
-                    f"{row.ir:g}",
-                    f"{row.seed:g}",
+                    *tuning_cells(row),
                     str(row.rung),
                     str(row.epochs),
                     str(row.points),
                     str(row.kept),
-                    rho,
+                    rho_text(row.rho, row.rho_low, row.rho_high),
                     _yes_no(row.best_in),
                     _yes_no(row.best_kept),
                 ]

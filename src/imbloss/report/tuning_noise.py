@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,19 @@ def noise_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def tuning_cells(row: Any) -> list[str]:
+    """The cells that name a tuning in a table row (a ``frame.itertuples`` row): its method (the
+    loss), IR and seed."""
+    return [loss_label(row.loss), f"{row.ir:g}", f"{row.seed:g}"]
+
+
+def rho_text(rho: float, low: float, high: float) -> str:
+    """ρ with its interval, ``0.41 [-0.05, 0.74]``; ρ alone without one; ``—`` without ρ."""
+    if math.isnan(rho):
+        return "—"
+    return f"{rho:.2f}" if math.isnan(low) else f"{rho:.2f} [{low:.2f}, {high:.2f}]"
+
+
 @dataclass(frozen=True)
 class NoiseTable:
     """The noise of every grid's choice (tidy ``frame``), rendered like the paired tables."""
@@ -100,16 +114,11 @@ class NoiseTable:
         ]
         lines = []
         for row in self.frame.itertuples(index=False):
-            interval = (
-                "" if math.isnan(row.rho_low) else f" [{row.rho_low:.2f}, {row.rho_high:.2f}]"
-            )
             lines.append(
                 [
-                    loss_label(row.loss),
-                    f"{row.ir:g}",
-                    f"{row.seed:g}",
+                    *tuning_cells(row),
                     str(row.points),
-                    f"{row.rho:.2f}{interval}",
+                    rho_text(row.rho, row.rho_low, row.rho_high),
                     row.chosen,
                     row.best,
                     f"{row.regret:.2f}",

@@ -88,9 +88,9 @@ def stages(precision: str | None = None, epochs: int | None = None) -> list[Stag
     all_losses = _values((*SOURCE_LOSSES, *BASELINE_LOSSES))
 
     def ir_stage(ir: int, extra_seeds: bool) -> Stage:
-        grids: list[Grid] = [
-            {**step, "ir": str(ir), "loss": all_losses, "seed": _values(SEEDS), **fixed}
-        ]
+        # The extra seeds of pf and wce run first: with seeds 0-2 of both from the earlier stages,
+        # they complete the headline pair before the other losses start.
+        grids: list[Grid] = []
         if extra_seeds:
             grids.append(
                 {
@@ -101,6 +101,7 @@ def stages(precision: str | None = None, epochs: int | None = None) -> list[Stag
                     **fixed,
                 }
             )
+        grids.append({**step, "ir": str(ir), "loss": all_losses, "seed": _values(SEEDS), **fixed})
         purpose = f"Table IV/VI at IR={ir}: the source's six losses and the baselines"
         return Stage(f"ir{ir}", purpose, tuple(grids))
 

@@ -57,7 +57,7 @@ from imbloss.pipeline import (
 )
 from imbloss.progress import SKIPPED
 from imbloss.readers import read_json_file
-from imbloss.resume import start_job, trim_csv_log
+from imbloss.resume import continued_after, start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import plan_passes
 from imbloss.stacked.state import (
@@ -183,9 +183,7 @@ def _cohorts(jobs: list[MemberJob]) -> dict[int | None, list[int]]:
         done = None
         if folder.metrics.is_file() and folder.stacked_state.is_file():
             try:
-                stopped = read_json_file(folder.metrics).get("stopped_at_epoch")
-                if stopped is not None and stopped < run_epochs(job.cfg):
-                    done = int(stopped)
+                done = continued_after(read_json_file(folder.metrics), run_epochs(job.cfg))
             except Exception:  # reported by the member's own start (start_job)
                 done = None
         cohorts.setdefault(done, []).append(position)
@@ -210,14 +208,14 @@ def _build_members(
     positions: list[int],
     datamodule: ImbalancedDataModule,
     results: dict[int, dict[str, Any] | None],
-    stacked_epochs: int | None = None,
+    resumed_pass: bool = False,
 ) -> list[Member]:
     """Each member as the single pipeline builds it (seed, then network); failures recorded.
 
     A job folder that holds a finished run is not retrained (its ``metrics.json`` goes into
     ``results``); one that can resume from ``last.ckpt`` resumes alone, in the single pipeline.
-    ``stacked_epochs``: the pass resumes from its state after that many epochs
-    (:func:`~imbloss.resume.start_job`)."""
+    ``resumed_pass``: the pass resumes from a state it saved (:func:`~imbloss.resume.start_job`).
+    """
     members = []
     for position in positions:
         job = jobs[position]
@@ -225,7 +223,7 @@ def _build_members(
             try:
                 check_run_config(job.cfg)
                 folder = Path(HydraConfig.get().runtime.output_dir)
-                start = start_job(folder, job.cfg, stacked_epochs, stacked=True)
+                start = start_job(folder, job.cfg, stacked=True, resumed_pass=resumed_pass)
                 if start.finished_metrics is not None:
                     report_job_end(SKIPPED)
                     results[position] = start.finished_metrics
@@ -250,7 +248,7 @@ def _resume_state(
 ) -> StackState | None:
     """The pass state ``saved`` (read from ``path``: member positions, state) if it is that of
     ``members`` (logged); else None, with the members' CSV logs emptied (some members of the
-    interrupted pass finished meanwhile: the others start afresh)."""
+    interrupted pass finished meanwhile: the others start afresh, or continue)."""
     positions, state = saved
     if positions == [m.position for m in members]:
         log.info(
@@ -261,10 +259,7 @@ def _resume_state(
             path,
         )
         return state
-    log.info("%s holds the state of other members: the pass starts afresh", path)
-    for member in members:
-        if member.stacked_state is None:  # one that continues keeps its curves so far
-            trim_csv_log(_folder(member).curves, 0)
+    log.info("%s holds the state of other members: the pass does not resume from it", path)
     return None
 
 
@@ -274,16 +269,14 @@ def _folder(member: Member) -> RunFolder:
 
 def _continued_state(members: list[Member]) -> StackState | None:
     """The pass's state put together from its members' ``last_stacked.pt`` (a pass of members a
-    stacked pass stopped early), their CSV logs cut back to it; None for a pass that starts
-    afresh. A ValueError if only some members continue or they stopped after different epochs."""
+    stacked pass stopped early); None for a pass that starts afresh. A ValueError if only some
+    members continue or they stopped after different epochs."""
     sources = [m.stacked_state for m in members]
     if all(source is None for source in sources):
         return None
     if any(source is None for source in sources):
         raise ValueError("a stacked pass mixes members that continue with members that start")
     state = join_states([read_member_state(source) for source in sources])  # type: ignore[arg-type]
-    for member in members:
-        trim_csv_log(_folder(member).curves, state.epochs_done)
     log.info(
         "continuing a stacked pass of %d members after %d epochs from their %s",
         len(members),
@@ -304,8 +297,7 @@ def _train_pass(
     results: dict[int, dict[str, Any] | None] = {}
     path = state_path(jobs, positions)
     saved = read_stack_state(path) if path.is_file() else None
-    epochs_done = None if saved is None else saved[1].epochs_done
-    members = _build_members(jobs, positions, datamodule, results, epochs_done)
+    members = _build_members(jobs, positions, datamodule, results, resumed_pass=saved is not None)
     if not members:
         return results
     cfg = members[0].job.cfg
@@ -320,6 +312,8 @@ def _train_pass(
             with job_context(member.job):
                 record_failure(error)
         return results
+    for member in members:  # what was logged after the state the pass starts from is logged again
+        trim_csv_log(_folder(member).curves, 0 if resume_from is None else resume_from.epochs_done)
     previous_s = 0.0 if resume_from is None else resume_from.fit_time_s
     member_positions = [m.position for m in members]
     final: list[StackState] = []
