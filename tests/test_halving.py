@@ -292,6 +292,28 @@ def test_the_stacked_launcher_gives_the_same_rungs_and_choices(
     assert not (sweep / ".stacked").exists()  # pass states removed once their members finished
 
 
+@pytest.mark.slow
+def test_submitits_launcher_gives_the_same_rungs_and_figures(
+    halving_sweep: tuple[Path, str], tmp_path: Path
+) -> None:
+    """hydra/launcher=slurm's code path (submitit), run by submitit's local executor: each rung
+    one batch of submitted jobs, each later rung continuing its points from their last.ckpt."""
+    reference, _ = halving_sweep
+    sweep = tmp_path / "sweep"
+    done = run_train(
+        [*SWEEP, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    submitted = HalvingRecord.read(sweep / RECORD_FILE)
+    expected = HalvingRecord.read(reference / RECORD_FILE)
+    assert [(r.epochs, r.kept, r.scores) for r in submitted.rungs] == [
+        (r.epochs, r.kept, r.scores) for r in expected.rungs
+    ]
+    assert len(list((sweep / ".submitit").glob("*/*_submitted.pkl"))) == 6 + 2  # rung 0, rung 1
+    for n in range(6):
+        assert _compared(_metrics(sweep / str(n))) == _compared(_metrics(reference / str(n)))
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
