@@ -27,7 +27,7 @@ CAMPAIGN_DIR = "results/fmnist_step"
 # yet; EPOCHS is the candidate schedule until the schedule stage confirms it.
 PRECISION: str | None = "32-true"
 EPOCHS = 60
-EPOCHS_CONFIRMED = False
+EPOCHS_CONFIRMED = True
 DECISIONS = ("precision", "schedule")
 SOURCE_LOSSES = ("pf", "wce", "focal", "focal_alpha", "ldam", "wldam")
 # `la` at tau = 1 is `bsm` (the same loss: bit-identical runs), so only `bsm` runs.
