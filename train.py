@@ -14,7 +14,7 @@ os.environ.setdefault("IMBLOSS_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from imbloss.sweeps import register_resolvers  # noqa: E402
+from imbloss.multirun.sweeps import register_resolvers  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -32,8 +32,8 @@ ensure_malloc_tuning()
 import torch  # noqa: E402  (after the allocator set-up)
 from torch import nn  # noqa: E402
 
-from imbloss.devices import available_cores  # noqa: E402
 from imbloss.models import FashionMNISTCNN  # noqa: E402
+from imbloss.multirun.devices import available_cores  # noqa: E402
 
 BATCH = 500
 WARMUP_STEPS = 3

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 import imbloss
 from imbloss.errors import ConfigError, RunFileError
 from imbloss.evaluation import test_predictions as predict_test_splits
-from imbloss.layout import RunFolder
 from imbloss.pipeline import build_datamodule, train
+from imbloss.runs.layout import RunFolder
 
 from conftest import FAST_OVERRIDES
 

@@ -17,7 +17,7 @@ from torch import nn
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult, evaluate_member, weight_set_figures
 from imbloss.intervals import StratifiedBootstrap
-from imbloss.layout import PREDICTION_KEYS, RunFolder
+from imbloss.runs.layout import PREDICTION_KEYS, RunFolder
 
 
 class RecordingLogger:

@@ -1,5 +1,5 @@
-"""Successive halving (imbloss.halving, hydra/sweeper=halving): rung arithmetic, choices, runs
-continued across rungs, resume after a kill, launchers, bad values."""
+"""Successive halving (imbloss.multirun.halving, hydra/sweeper=halving): rung arithmetic, choices,
+runs continued across rungs, resume after a kill, launchers, bad values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.halving import (
+from imbloss.multirun.halving import (
     RECORD_FILE,
     HalvingRecord,
     Point,
@@ -24,11 +24,11 @@ from imbloss.halving import (
     make_points,
     rung_epochs,
 )
-from imbloss.outputs import write_json
-from imbloss.readers import read_checkpoint
 from imbloss.report.build import build_report, load_report
-from imbloss.resume import start_job
-from imbloss.run_folder import claim_folder
+from imbloss.runs.folder import claim_folder
+from imbloss.runs.outputs import write_json
+from imbloss.runs.readers import read_checkpoint
+from imbloss.runs.resume import start_job
 
 from conftest import FAST_OVERRIDES, REPO_ROOT, run_train
 

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
 
-from imbloss.devices import job_devices, job_threads
+from imbloss.multirun.devices import job_devices, job_threads
 
 from conftest import FAST_OVERRIDES
 

@@ -1,5 +1,5 @@
 """The run-folder contract: the configs put the logger's and the checkpoint's files where
-imbloss.layout says, and a run folder is recognised by any of its three files."""
+imbloss.runs.layout says, and a run folder is recognised by any of its three files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from imbloss.layout import BEST_CHECKPOINT_FILE, CURVES_FILE, LAST_CHECKPOINT_FILE, RunFolder
+from imbloss.runs.layout import BEST_CHECKPOINT_FILE, CURVES_FILE, LAST_CHECKPOINT_FILE, RunFolder
 
 
 def test_configs_write_where_the_contract_reads(

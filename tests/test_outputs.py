@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imbloss.outputs import write_json, write_predictions
+from imbloss.runs.outputs import write_json, write_predictions
 
 
 def test_write_json_roundtrip_and_no_temporaries(tmp_path: Path) -> None:

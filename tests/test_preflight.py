@@ -1,4 +1,4 @@
-"""Every job of a multirun checked before the first one trains (imbloss.preflight)."""
+"""Every job of a multirun checked before the first one trains (imbloss.multirun.preflight)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from imbloss.preflight import _Composer
+from imbloss.multirun.preflight import _Composer
 
 from conftest import CONF_DIR, FAST_OVERRIDES
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imbloss.progress import (
+from imbloss.multirun.progress import (
     FAILED,
     OK,
     SKIPPED,

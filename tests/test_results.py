@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.readers import expand_compact, read_predictions
 from imbloss.report.runs import RUN_COLUMNS
 from imbloss.results import plan
 from imbloss.results.__main__ import main as results_main
@@ -30,6 +29,7 @@ from imbloss.results.claims import (
     similar_verdict,
 )
 from imbloss.results.compact import compact_arrays, compact_predictions
+from imbloss.runs.readers import expand_compact, read_predictions
 
 # --- the plan ---------------------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 import yaml
 
-from imbloss.layout import CURVES_FILE, RunFolder
 from imbloss.metrics import classification_summary
-from imbloss.readers import COMPACT_POSITIONS_KEY, read_predictions
 from imbloss.report.runs import find_run_dirs, load_runs
 from imbloss.results import plan
 from imbloss.results.claims import Campaign, headline, results_page
+from imbloss.runs.layout import CURVES_FILE, RunFolder
+from imbloss.runs.readers import COMPACT_POSITIONS_KEY, read_predictions
 
 from conftest import REPO_ROOT
 

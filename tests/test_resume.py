@@ -16,19 +16,19 @@ from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
 from imbloss.errors import ConfigError, RunFileError, find_user_error
-from imbloss.hydra_callbacks import job_folders, summary_line
-from imbloss.layout import LAST_CHECKPOINT_FILE
-from imbloss.outputs import write_json, write_predictions
+from imbloss.multirun.callbacks import job_folders, summary_line
 from imbloss.pipeline import train
-from imbloss.readers import read_checkpoint, read_json_file, read_predictions
-from imbloss.resume import AtomicCheckpointIO, trim_csv_log
-from imbloss.run_folder import (
+from imbloss.runs.folder import (
     CLAIMED_CONFIG,
     FolderConflictError,
     FolderState,
     claim_folder,
     folder_state,
 )
+from imbloss.runs.layout import LAST_CHECKPOINT_FILE
+from imbloss.runs.outputs import write_json, write_predictions
+from imbloss.runs.readers import read_checkpoint, read_json_file, read_predictions
+from imbloss.runs.resume import AtomicCheckpointIO, trim_csv_log
 
 from conftest import FAST_OVERRIDES, REPO_ROOT
 from helpers.wandb_records import history_values
@@ -181,7 +181,7 @@ def test_max_epochs_below_1_stops_before_any_work(
 
 
 def test_a_finished_run_is_not_retrained(compose_train_cfg, tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="imbloss.resume")
+    caplog.set_level(logging.INFO, logger="imbloss.runs.resume")
     cfg = compose_train_cfg(*FAST_OVERRIDES, "loss=ce")
     first = train(cfg)
     stamp = (tmp_path / "run" / "metrics.json").stat().st_mtime_ns

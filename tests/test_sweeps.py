@@ -1,4 +1,5 @@
-"""Tuning grids as sweeps (conf/sweep, imbloss.sweeps) and the experiment presets (conf/experiment).
+"""Tuning grids as sweeps (conf/sweep, imbloss.multirun.sweeps) and the experiment presets
+(conf/experiment).
 
 The grids are the first source's (Du et al. 2021, Sec. IV-B/C): WCE's minority weight 19 values,
 focal gamma 7, FL(alpha) 19 x 7 = 133, LDAM and WLDAM C 10 each; the presets carry Sec. IV-B's
@@ -15,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbloss.errors import ConfigError
 from imbloss.losses import available_losses, loss_spec
-from imbloss.sweeps import format_grid_value, grid_values, loss_grid, register_resolvers
+from imbloss.multirun.sweeps import format_grid_value, grid_values, loss_grid, register_resolvers
 
 from conftest import CONF_DIR
 

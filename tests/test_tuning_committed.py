@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imbloss.halving import RECORD_FILE, HalvingRecord, kept_count, rung_epochs
+from imbloss.multirun.halving import RECORD_FILE, HalvingRecord, kept_count, rung_epochs
 from imbloss.report.build import build_report
 from imbloss.report.runs import load_runs
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from imbloss.errors import ConfigError
-from imbloss.run_folder import CHECKPOINT_POLICIES
+from imbloss.runs.folder import CHECKPOINT_POLICIES
 
 
 def checked_number(

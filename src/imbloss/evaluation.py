@@ -16,7 +16,7 @@ the set-up data module, and
    (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed, computed on the
    evaluation device; the two weight sets are judged on the same resamples);
 3. writes ``predictions.npz`` and ``metrics.json`` through the run-folder contract
-   (:mod:`imbloss.layout`) and logs the final figures to the given loggers.
+   (:mod:`imbloss.runs.layout`) and logs the final figures to the given loggers.
 
 ``metrics.json`` (the selected weights at the top level, as before)::
 
@@ -49,10 +49,10 @@ from torch import nn
 
 from imbloss.data import ImbalancedDataModule
 from imbloss.intervals import StratifiedBootstrap
-from imbloss.layout import PREDICTION_KEYS, RunFolder
 from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.models import use_preferred_layout
-from imbloss.outputs import write_json, write_predictions
+from imbloss.runs.layout import PREDICTION_KEYS, RunFolder
+from imbloss.runs.outputs import write_json, write_predictions
 
 TEST_SETS = ("test", "full_test")
 WEIGHT_SETS = ("selected", "last")

@@ -30,14 +30,14 @@ from imbloss.checks import check_run_config, run_epochs
 from imbloss.data import ImbalancedDataModule
 from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
-from imbloss.layout import RunFolder
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
-from imbloss.outputs import write_json
-from imbloss.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
-from imbloss.readers import read_checkpoint
-from imbloss.resume import AtomicCheckpointIO, RunState, start_job
-from imbloss.run_folder import FolderConflictError, prune_checkpoints
+from imbloss.multirun.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
+from imbloss.runs.folder import FolderConflictError, prune_checkpoints
+from imbloss.runs.layout import RunFolder
+from imbloss.runs.outputs import write_json
+from imbloss.runs.readers import read_checkpoint
+from imbloss.runs.resume import AtomicCheckpointIO, RunState, start_job
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +285,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
 def report_job_end(
     status: str, metrics: dict[str, Any] | None = None, loggers: Sequence[Logger] = ()
 ) -> None:
-    """Print the multirun's progress line for the current job (:mod:`imbloss.progress`) and put
-    the same figures in the summary of its W&B run, if it has one; nothing for a single run."""
+    """Print the multirun's progress line for the current job (:mod:`imbloss.multirun.progress`)
+    and put the same figures in the summary of its W&B run, if it has one; nothing for a single
+    run."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return

@@ -2,7 +2,7 @@
 
 :func:`epoch_at` places epoch-dependent behaviour at a share of the training schedule: ``wldam``'s
 deferred re-weighting (``${epoch_at:0.8,${trainer.max_epochs}}``, registered by
-:mod:`imbloss.sweeps`) and the deferred resampler's switch (:mod:`imbloss.data.samplers`).
+:mod:`imbloss.multirun.sweeps`) and the deferred resampler's switch (:mod:`imbloss.data.samplers`).
 """
 
 from __future__ import annotations

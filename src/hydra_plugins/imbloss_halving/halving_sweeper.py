@@ -5,7 +5,7 @@ The grid is made as Hydra's basic sweeper makes it (``hydra.sweeper.params``, e.
 configured launcher (basic, joblib, submitit, stacked): every job is the point's own run,
 configured for the whole schedule, with ``stop_at_epoch`` set to the rung's epoch and its folder
 fixed to the one the point got in rung 0, so a continued point resumes from its own
-``checkpoints/last.ckpt``. The rungs and the choice of points are :mod:`imbloss.halving`'s;
+``checkpoints/last.ckpt``. The rungs and the choice of points are :mod:`imbloss.multirun.halving`'s;
 ``<sweep dir>/halving.json`` records them, and a re-run of the same command keeps the rungs
 that finished and the points that finished in the rung it continues.
 
@@ -33,7 +33,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imbloss.errors import ConfigError
-from imbloss.halving import (
+from imbloss.multirun.halving import (
     RECORD_FILE,
     HalvingRecord,
     Point,
@@ -45,10 +45,10 @@ from imbloss.halving import (
     make_points,
     rung_epochs,
 )
-from imbloss.layout import RunFolder
-from imbloss.preflight import job_folder_name
-from imbloss.progress import duration
-from imbloss.readers import read_json_file
+from imbloss.multirun.preflight import job_folder_name
+from imbloss.multirun.progress import duration
+from imbloss.runs.layout import RunFolder
+from imbloss.runs.readers import read_json_file
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from torchvision.datasets import CIFAR10, CIFAR100, FashionMNIST
 from torchvision.datasets.utils import download_and_extract_archive
 
 from imbloss.errors import ConfigError
-from imbloss.outputs import atomic_file
 from imbloss.registry import Registry
+from imbloss.runs.outputs import atomic_file
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian package `dataset-fashion-mnist` installs the original gzip files."""

@@ -31,7 +31,6 @@ from typing import Any
 import pandas as pd
 
 from imbloss.errors import ConfigError
-from imbloss.layout import CONFIG_FILE, ERROR_FILE, METRICS_FILE
 from imbloss.report.document import report_markdown
 from imbloss.report.paired import paired_tables, resolve_reference
 from imbloss.report.plots import write_plots
@@ -42,6 +41,7 @@ from imbloss.report.selection import select_on_validation, undecided_groups
 from imbloss.report.tables import build_tables
 from imbloss.report.tuning_cost import cost_tables
 from imbloss.report.tuning_noise import noise_table
+from imbloss.runs.layout import CONFIG_FILE, ERROR_FILE, METRICS_FILE
 
 REPORT_DIRNAME = "report"
 PLOTS_DIRNAME = "plots"

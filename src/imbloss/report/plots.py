@@ -18,7 +18,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from imbloss.intervals import t_interval
-from imbloss.layout import RunFolder
 from imbloss.report.labels import (
     dataset_label,
     ir_label,
@@ -32,6 +31,7 @@ from imbloss.report.labels import (
     varying_run_axes,
 )
 from imbloss.report.runs import SETTING_COLUMNS
+from imbloss.runs.layout import RunFolder
 
 MAX_NAMED_CLASSES = 20
 FAMILY_KEYS = ("dataset", "protocol", "model")

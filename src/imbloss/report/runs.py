@@ -1,6 +1,6 @@
 """Find every run folder below a path and load it into one row of a pandas DataFrame.
 
-A run folder (:class:`imbloss.layout.RunFolder`) is one that holds ``metrics.json`` (a finished
+A run folder (:class:`imbloss.runs.layout.RunFolder`) is one that holds ``metrics.json`` (a finished
 run), ``error.json`` (a member of a multirun that failed) or only ``.hydra/config.yaml`` (a run
 that never finished: still running, or killed). Its row joins the resolved config with
 ``metrics.json``; failed and unfinished runs keep the config columns so that the report can count
@@ -28,9 +28,9 @@ import pandas as pd
 import yaml
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.halving import RECORD_FILE as HALVING_RECORD
-from imbloss.layout import RUN_SUBFOLDERS, RunFolder
-from imbloss.readers import read_json_file, read_predictions
+from imbloss.multirun.halving import RECORD_FILE as HALVING_RECORD
+from imbloss.runs.layout import RUN_SUBFOLDERS, RunFolder
+from imbloss.runs.readers import read_json_file, read_predictions
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

@@ -1,7 +1,7 @@
 """What a tuning cost and what it chose: a full grid against successive halving, rung by rung.
 
 For every tuning (loss, setting, seeds) with more than one grid point, per tuning method (the
-``tuning`` column: ``grid`` or ``halving``, :mod:`imbloss.halving`):
+``tuning`` column: ``grid`` or ``halving``, :mod:`imbloss.multirun.halving`):
 
 - the points trained, the member-epochs (the epochs every point trained, the stopped ones
   included) and the whole tuning time (their fit times summed);
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imbloss.halving import RECORD_FILE, HalvingRecord
+from imbloss.multirun.halving import RECORD_FILE, HalvingRecord
 from imbloss.report.runs import (
     FULL_PREFIX,
     REPLICATE_COLUMNS,

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imbloss.errors import ConfigError
-from imbloss.layout import RunFolder
 from imbloss.results.compact import compact_tree
 from imbloss.results.plan import (
     CAMPAIGN_DIR,
@@ -30,6 +29,7 @@ from imbloss.results.plan import (
     stage_named,
     stages,
 )
+from imbloss.runs.layout import RunFolder
 
 
 def _run(names: Sequence[str], root: Path) -> int:

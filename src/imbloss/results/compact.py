@@ -1,7 +1,7 @@
 """A finished run's ``predictions.npz`` made small enough to commit, and nothing lost that the
 report reads.
 
-A run writes six float32/int64 arrays (``imbloss.layout.PREDICTION_KEYS``): about 1.3 MB for a
+A run writes six float32/int64 arrays (``imbloss.runs.layout.PREDICTION_KEYS``): about 1.3 MB for a
 Fashion-MNIST run; the compact file is about 360 KB. The protocol's test split is a subset of the
 whole one, predicted in the same forward pass, so its arrays are rows of the whole split's. The
 compact file keeps, compressed:
@@ -15,7 +15,7 @@ Log-probabilities, not probabilities, because float16 keeps their order: probabi
 6e-5 lose their resolution in float16 and the one-vs-rest AUC moved by up to 0.009 on a real run,
 while from float16 log-probabilities it moved by 2e-7. A row whose predicted class float16 would
 change (a near-tie rounded to a tie) is also kept in float32, so G-mean, accuracy and recall
-recompute exactly. :func:`imbloss.readers.read_predictions` expands the file back to the
+recompute exactly. :func:`imbloss.runs.readers.read_predictions` expands the file back to the
 six arrays.
 """
 
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from imbloss.errors import RunFileError
-from imbloss.layout import PREDICTIONS_FILE, RunFolder
-from imbloss.outputs import atomic_file
-from imbloss.readers import (
+from imbloss.runs.layout import PREDICTIONS_FILE, RunFolder
+from imbloss.runs.outputs import atomic_file
+from imbloss.runs.readers import (
     COMPACT_POSITIONS_KEY,
     EXACT_ROWS,
     EXACT_VALUES,

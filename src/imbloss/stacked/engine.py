@@ -48,7 +48,7 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.finite import FiniteGuard, NonFiniteRecord
 from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
-from imbloss.resume import rng_state, set_rng_state
+from imbloss.runs.resume import rng_state, set_rng_state
 from imbloss.stacked.network import StackedNetwork
 from imbloss.stacked.state import StackState
 

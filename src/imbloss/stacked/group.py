@@ -41,9 +41,9 @@ from imbloss.checks import check_run_config, run_epochs
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult
 from imbloss.finite import NonFiniteRecord
-from imbloss.layout import STACKED_STATE_FILE, RunFolder
 from imbloss.loggers import finish_wandb
 from imbloss.module import ImbalancedClassifier, NonFiniteLossError
+from imbloss.multirun.progress import SKIPPED
 from imbloss.pipeline import (
     build_datamodule,
     build_module,
@@ -55,9 +55,9 @@ from imbloss.pipeline import (
     run_info,
     run_job,
 )
-from imbloss.progress import SKIPPED
-from imbloss.readers import read_json_file
-from imbloss.resume import continued_after, start_job, trim_csv_log
+from imbloss.runs.layout import STACKED_STATE_FILE, RunFolder
+from imbloss.runs.readers import read_json_file
+from imbloss.runs.resume import continued_after, start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
 from imbloss.stacked.memory import plan_passes
 from imbloss.stacked.state import (
@@ -214,7 +214,8 @@ def _build_members(
 
     A job folder that holds a finished run is not retrained (its ``metrics.json`` goes into
     ``results``); one that can resume from ``last.ckpt`` resumes alone, in the single pipeline.
-    ``resumed_pass``: the pass resumes from a state it saved (:func:`~imbloss.resume.start_job`).
+    ``resumed_pass``: the pass resumes from a state it saved
+    (:func:`~imbloss.runs.resume.start_job`).
     """
     members = []
     for position in positions:

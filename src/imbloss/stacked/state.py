@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imbloss.outputs import atomic_file
+from imbloss.runs.outputs import atomic_file
 
 
 @dataclass

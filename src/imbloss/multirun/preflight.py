@@ -1,6 +1,6 @@
 """Every job of a multirun checked before the first one trains.
 
-:class:`imbloss.hydra_callbacks.SweepPreflight` calls :func:`check_sweep` in the process that
+:class:`imbloss.multirun.callbacks.SweepPreflight` calls :func:`check_sweep` in the process that
 launches the jobs, before any launcher (basic, joblib, submitit, stacked) starts one: a bad value
 at job 1,000 stops the sweep at once, with every bad job listed, instead of failing hours in.
 
@@ -15,7 +15,7 @@ job must pass what the run checks first (:func:`imbloss.checks.check_run_config`
 - the loss built with its hyperparameters (on two placeholder class counts);
 - the optimiser built over one placeholder parameter;
 - the Lightning trainer built from ``trainer`` (precision, devices, strategy, ...);
-- its folder: one that another configuration claimed (:func:`imbloss.run_folder.folder_conflict`).
+- its folder: one that another configuration claimed (:func:`imbloss.runs.folder.folder_conflict`).
 
 Checks of equal configuration nodes are made once. The network is not built: its input shape is
 known only once the data are loaded.
@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from imbloss.checks import check_run_config
 from imbloss.errors import find_user_error
-from imbloss.run_folder import folder_conflict
+from imbloss.runs.folder import folder_conflict
 
 PLACEHOLDER_COUNTS = [100, 10]
 JOB_NUM_SUBDIR = "${hydra.job.num}"

@@ -4,12 +4,12 @@
 3 h 10 min left``
 
 The multirun's size and start time are written once into ``<sweep dir>/.imbloss/progress.json``
-(:class:`imbloss.hydra_callbacks.SweepProgress`, in the process that launches the jobs). Every job
-that ends, in whatever process runs it (basic, joblib, submitit, or a member of a stack), appends
-one line to ``finished.jsonl`` beside it (an appended line of under 4 KB is written whole, even by
-processes side by side) and prints the progress read back from both files. The estimate of the
-time left is the wall time per job ended so far, jobs skipped as finished before left out, times
-the jobs still to end: with jobs side by side it counts them as they run.
+(:class:`imbloss.multirun.callbacks.SweepProgress`, in the process that launches the jobs). Every
+job that ends, in whatever process runs it (basic, joblib, submitit, or a member of a stack),
+appends one line to ``finished.jsonl`` beside it (an appended line of under 4 KB is written whole,
+even by processes side by side) and prints the progress read back from both files. The estimate of
+the time left is the wall time per job ended so far, jobs skipped as finished before left out,
+times the jobs still to end: with jobs side by side it counts them as they run.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from imbloss.outputs import write_json
+from imbloss.runs.outputs import write_json
 
 PROGRESS_DIR = ".imbloss"
 PLAN_FILE = "progress.json"

@@ -46,7 +46,7 @@ def _probabilities(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
 
 
 def expand_compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The six arrays of ``imbloss.layout.PREDICTION_KEYS`` from a compact file's (see
+    """The six arrays of ``imbloss.runs.layout.PREDICTION_KEYS`` from a compact file's (see
     :mod:`imbloss.results.compact`): probabilities as float32 ``exp`` of the stored
     log-probabilities, the protocol's test split as the rows ``test_positions`` of the whole
     split, the last weights' as the selected ones where absent."""

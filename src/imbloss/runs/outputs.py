@@ -1,4 +1,5 @@
-"""Writing a run's files atomically (temporary file, then rename); their names: imbloss.layout."""
+"""Writing a run's files atomically (temporary file, then rename); their names:
+imbloss.runs.layout."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from imbloss.errors import ConfigError
-from imbloss.layout import (
+from imbloss.runs.layout import (
     CLAIM_DIR,
     CONFIG_FILE,
     CURVES_FILE,
@@ -40,8 +40,8 @@ from imbloss.layout import (
     WANDB_ID_FILE,
     RunFolder,
 )
-from imbloss.outputs import atomic_file
-from imbloss.readers import read_json_file
+from imbloss.runs.outputs import atomic_file
+from imbloss.runs.readers import read_json_file
 
 HYDRA_DIR = CONFIG_FILE.parent
 CLAIMED_CONFIG = CLAIM_DIR / "config.yaml"

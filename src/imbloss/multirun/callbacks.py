@@ -14,10 +14,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from imbloss.layout import CONFIG_FILE
-from imbloss.preflight import check_sweep, job_folder_name
-from imbloss.progress import job_label, start_sweep
-from imbloss.run_folder import FolderState, folder_state
+from imbloss.multirun.preflight import check_sweep, job_folder_name
+from imbloss.multirun.progress import job_label, start_sweep
+from imbloss.runs.folder import FolderState, folder_state
+from imbloss.runs.layout import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ class ResumeSummary(Callback):
     """Prints one line at the end of a multirun: what a re-run skipped, resumed, retried, began.
 
     It counts the folders of this multirun's jobs where their names are known before they run
-    (:func:`imbloss.preflight.job_folder_name`): a sweep folder shared by several multiruns (the
-    results campaign's) holds others too. Otherwise every job folder below the sweep folder."""
+    (:func:`imbloss.multirun.preflight.job_folder_name`): a sweep folder shared by several
+    multiruns (the results campaign's) holds others too. Otherwise every job folder below the sweep
+    folder."""
 
     def __init__(self) -> None:
         self._before: dict[Path, FolderState] = {}
@@ -96,8 +97,8 @@ def basic_sweep_jobs(config: DictConfig) -> tuple[list[list[str]], list[str]] | 
 
 
 class SweepProgress(Callback):
-    """Records the multirun's size and start (:mod:`imbloss.progress`), so that every job that
-    ends prints ``[k/N] ...; about T left``."""
+    """Records the multirun's size and start (:mod:`imbloss.multirun.progress`), so that every job
+    that ends prints ``[k/N] ...; about T left``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         plan = basic_sweep_jobs(config)
@@ -108,8 +109,8 @@ class SweepProgress(Callback):
 
 
 class SweepPreflight(Callback):
-    """Checks every job of the multirun before any is launched (:mod:`imbloss.preflight`); exit
-    status 2 and one line per bad job if any would fail, before any folder is touched."""
+    """Checks every job of the multirun before any is launched (:mod:`imbloss.multirun.preflight`);
+    exit status 2 and one line per bad job if any would fail, before any folder is touched."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         plan = basic_sweep_jobs(config)

@@ -34,16 +34,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbloss.checks import run_epochs
 from imbloss.errors import RunFileError
-from imbloss.layout import LAST_CHECKPOINT_FILE, METRICS_FILE, STACKED_STATE_FILE, RunFolder
-from imbloss.outputs import atomic_file
-from imbloss.readers import read_checkpoint, read_json_file
-from imbloss.run_folder import (
+from imbloss.runs.folder import (
     FolderState,
     claim_folder,
     clear_attempt,
     folder_state,
     restore_hydra_files,
 )
+from imbloss.runs.layout import LAST_CHECKPOINT_FILE, METRICS_FILE, STACKED_STATE_FILE, RunFolder
+from imbloss.runs.outputs import atomic_file
+from imbloss.runs.readers import read_checkpoint, read_json_file
 
 log = logging.getLogger(__name__)
 

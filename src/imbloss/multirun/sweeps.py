@@ -18,9 +18,14 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from imbloss.devices import JOB_DEVICES_RESOLVER, JOB_THREADS_RESOLVER, job_devices, job_threads
 from imbloss.errors import ConfigError
 from imbloss.losses import loss_spec
+from imbloss.multirun.devices import (
+    JOB_DEVICES_RESOLVER,
+    JOB_THREADS_RESOLVER,
+    job_devices,
+    job_threads,
+)
 from imbloss.schedule import epoch_at
 
 LOSS_GRID_RESOLVER = "loss_grid"

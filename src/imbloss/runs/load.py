@@ -15,10 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.layout import RunFolder
 from imbloss.module import ImbalancedClassifier
-from imbloss.readers import read_json_file
-from imbloss.sweeps import register_resolvers
+from imbloss.multirun.sweeps import register_resolvers
+from imbloss.runs.layout import RunFolder
+from imbloss.runs.readers import read_json_file
 
 WEIGHT_SETS = ("best", "last")
 

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from imbloss.errors import ConfigError
-from imbloss.outputs import write_json
-from imbloss.readers import read_json_file
+from imbloss.runs.outputs import write_json
+from imbloss.runs.readers import read_json_file
 
 RECORD_FILE = "halving.json"
 # The validation figures a rung may rank on; each breaks the other's ties.

@@ -11,7 +11,7 @@ A run's folder (its Hydra output folder) holds::
     checkpoints/last_stacked.pt  a stacked member stopped early by a halving rung: its slice of
                            the pass's state, to continue from in a later stacked pass
     error.json             only for a failed member of a multirun
-    .hydra/claimed/        the configuration that made the folder's results (imbloss.run_folder)
+    .hydra/claimed/        the configuration that made the folder's results (imbloss.runs.folder)
     wandb/run_id           the W&B run id, kept so that a resumed run continues its W&B run
 
 The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
