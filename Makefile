@@ -39,6 +39,9 @@ tuning: $(STAMP) data
 	$(PY) train.py -m campaign=tuning sweep=wce hydra.sweep.dir=results/tuning/wce_grid
 	$(PY) train.py -m campaign=tuning sweep=wce hydra/sweeper=halving hydra.sweeper.min_epochs=1 \
 		hydra.sweep.dir=results/tuning/wce_halving
+	$(PY) train.py -m campaign=tuning loss=pf hydra.sweep.dir=results/tuning/pf
+	$(PY) train.py -m campaign=tuning sweep=focal_alpha hydra/sweeper=halving hydra.sweeper.min_epochs=1 \
+		hydra.sweep.dir=results/tuning/focal_alpha_halving
 	$(PY) -m imbloss.results compact results/tuning
 
 lint: $(STAMP)

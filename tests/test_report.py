@@ -29,6 +29,7 @@ from imbloss.report import build_report, load_runs, select_on_validation
 from imbloss.report.paired import paired_tables
 from imbloss.report.render import to_latex, to_markdown
 from imbloss.report.tables import build_tables
+from imbloss.report.tuning_noise import noise_frame
 
 MODEL_TARGETS = {"MLP": "imbloss.models.MLP", "SimpleCNN": "imbloss.models.SimpleCNN"}
 
@@ -667,3 +668,5 @@ def test_tuning_noise_rank_correlation_and_regret_by_hand(tmp_path: Path) -> Non
     assert '"scale": 2.0' in row.chosen and '"scale": 1.0' in row.best  # chosen on validation
     assert row.regret == pytest.approx(100 * (0.70 - 0.66))
     assert "How noisy is the choice of a grid point" in (report.out_dir / "report.md").read_text()
+    # the points a halving sweep finished are its survivors, not a grid: no ρ, no regret
+    assert noise_frame(report.runs.assign(tuning="halving")).empty

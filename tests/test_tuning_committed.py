@@ -17,33 +17,42 @@ from conftest import REPO_ROOT
 
 TUNING_ROOT = REPO_ROOT / "results" / "tuning"
 HALVING_PAGE = REPO_ROOT / "docs" / "halving.md"
-GRID_POINTS = 19  # sweep=wce
 SCHEDULE = 10  # campaign=tuning
+GRIDS = {"wce_grid": 19, "pf": 1}  # sweep folder: points (loss=pf is one run)
+HALVINGS = {"wce_halving": 19, "focal_alpha_halving": 133}  # sweep=wce, sweep=focal_alpha
 
 
-def test_the_grid_and_the_halving_of_sweep_wce_are_complete() -> None:
-    runs = load_runs(TUNING_ROOT)
-    assert set(runs["status"]) <= {"ok", "stopped"}
-    grid, halving = (runs[runs["tuning"] == method] for method in ("grid", "halving"))
-    assert len(grid) == len(halving) == GRID_POINTS
-    assert (grid["status"] == "ok").all() and (grid["epochs"] == SCHEDULE).all()
-    assert grid["hparams"].nunique() == halving["hparams"].nunique() == GRID_POINTS
-    record = HalvingRecord.read(TUNING_ROOT / "wce_halving" / RECORD_FILE)
+@pytest.mark.parametrize(("folder", "points"), GRIDS.items())
+def test_every_full_grid_point_finished_its_schedule(folder: str, points: int) -> None:
+    runs = load_runs(TUNING_ROOT / folder)
+    assert len(runs) == points and (runs["tuning"] == "grid").all()
+    assert (runs["status"] == "ok").all() and (runs["epochs"] == SCHEDULE).all()
+    assert runs["hparams"].nunique() == points
+
+
+@pytest.mark.parametrize(("folder", "points"), HALVINGS.items())
+def test_every_halving_rung_follows_the_sweepers_arithmetic(folder: str, points: int) -> None:
+    halving = load_runs(TUNING_ROOT / folder)
+    assert len(halving) == points and (halving["tuning"] == "halving").all()
+    assert set(halving["status"]) <= {"ok", "stopped"}
+    assert halving["hparams"].nunique() == points
+    record = HalvingRecord.read(TUNING_ROOT / folder / RECORD_FILE)
     epochs = rung_epochs(record.min_epochs, record.max_epochs, record.eta)
+    assert record.max_epochs == SCHEDULE
     assert [rung.epochs for rung in record.rungs] == epochs
-    sizes = [GRID_POINTS]
+    sizes = [points]
     for _ in epochs[1:]:
         sizes.append(kept_count(sizes[-1], record.eta))
     assert [len(rung.scores) for rung in record.rungs] == sizes
     # each point trained to the epochs of the last rung it reached
     reached = {p.folder: 0 for p in record.points}
     for rung in record.rungs:
-        for folder in rung.scores:
-            reached[folder] = rung.epochs
+        for point in rung.scores:
+            reached[point] = rung.epochs
     by_folder = halving.set_index(halving["run_dir"].str.split("/").str[-1])
-    for folder, trained in reached.items():
-        assert by_folder.loc[folder, "epochs"] == trained, folder
-        assert (by_folder.loc[folder, "status"] == "ok") == (trained == SCHEDULE), folder
+    for point, trained in reached.items():
+        assert by_folder.loc[point, "epochs"] == trained, point
+        assert (by_folder.loc[point, "status"] == "ok") == (trained == SCHEDULE), point
 
 
 def test_no_checkpoint_is_committed() -> None:

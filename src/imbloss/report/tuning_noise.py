@@ -57,9 +57,18 @@ def spearman_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float
 
 
 def noise_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per tuning of at least ``MIN_POINTS`` grid points (``COLUMNS``)."""
+    """One row per full grid of at least ``MIN_POINTS`` finished points (``COLUMNS``).
+
+    A halving sweep is no grid: the points its last rung finished are those its earlier rungs
+    ranked best on validation, so their ρ and regret would measure a chosen few, not the grid.
+    """
     full_gmean = FULL_PREFIX + "gmean"
-    ok = runs[(runs["status"] == STATUS_OK) & runs["val_gmean"].notna() & runs[full_gmean].notna()]
+    ok = runs[
+        (runs["status"] == STATUS_OK)
+        & (runs["tuning"] == "grid")
+        & runs["val_gmean"].notna()
+        & runs[full_gmean].notna()
+    ]
     rows = []
     for key, group in ok.groupby(list(TUNING_KEYS), dropna=False, sort=True):
         if group["hparams"].nunique() < MIN_POINTS:
