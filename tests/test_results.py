@@ -299,6 +299,18 @@ def test_results_page_counts_verdicts_and_names_missing_jobs(
     assert "84.85" in row and "87.00 ± " in row and "[n=5/5]" in row
 
 
+def test_time_left_counts_the_campaigns_schedule_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 200-epoch runs of the schedule check take longer: they stay out of the estimate."""
+    monkeypatch.setattr(plan, "PRECISION", None)
+    short = _runs({("pf", s): 0.8 for s in range(2)})  # fit 600 s each
+    long = _runs({("wce", s): 0.8 for s in range(2)}, schedule=float(plan.SOURCE_EPOCHS))
+    long["fit_time_s"] = 6000.0
+    runs = pd.concat([short, long], ignore_index=True)
+    page = results_page(runs, runs, "python -m imbloss.report X --claims Y")
+    line = next(line for line in page.splitlines() if " jobs left: about " in line)
+    assert "(10.0 min a job)" in line, line
+
+
 def test_run_without_stages_stops_before_the_first_undecided_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -309,14 +309,15 @@ def _compute_hours(campaign: Campaign) -> float:
 
 def _time_left(campaign: Campaign) -> str:
     """The jobs not finished, and the wall time they would take at the mean fit time measured
-    per precision on the `fmnist_cnn` runs, 2 jobs side by side."""
+    per precision on the `fmnist_cnn` runs of the campaign's schedule, 2 jobs side by side."""
     left = {
         job_dirname(job)
         for stage in campaign.stages
         for job in stage.jobs()
         if job_dirname(job) not in campaign.finished
     }
-    cnn = campaign.runs[campaign.runs["model"] == "FashionMNISTCNN"]
+    runs = campaign.runs
+    cnn = runs[(runs["model"] == "FashionMNISTCNN") & (runs["schedule"] == plan.EPOCHS)]
     means = cnn.groupby("precision")["fit_time_s"].mean()
     estimates = [
         f"{len(left) * mean / 2 / 3600:.1f} h if they ran in {p} ({mean / 60:.1f} min a job)"
@@ -770,7 +771,8 @@ def results_page(runs: pd.DataFrame, last_runs: pd.DataFrame, command: str) -> s
         _table(["Stage", "What", "Jobs finished"], _stage_rows(campaign)),
         "",
         f"{_time_left(campaign)} The estimate takes the measured fit time of the Fashion-MNIST "
-        "CNN runs at 60 epochs for every job left (the 200-epoch and MLP jobs differ).",
+        f"CNN runs at {plan.EPOCHS} epochs for every job left (the {plan.SOURCE_EPOCHS}-epoch "
+        "and MLP jobs differ).",
         "",
     ]
     lines += precision_section(campaign)
