@@ -6,7 +6,7 @@ import torch
 from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
-from imbloss.metrics import classification_summary, geometric_mean
+from imbloss.metrics import classification_summary, geometric_mean, hard_prediction_auc
 
 
 def _random_probs(n: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,3 +61,28 @@ def test_no_minority_classes_gives_none() -> None:
     summary = classification_summary(probs, target, minority_classes=[])
     assert summary["minority_acc"] is None
     assert summary["majority_acc"] == pytest.approx(np.mean(summary["per_class_recall"]))
+
+
+def test_hard_prediction_auc_by_hand() -> None:
+    # predicted 0, 1, 1, 0 for targets 0, 0, 1, 2: (TPR + TNR) / 2 per class is
+    # class 0: (1/2 + 1/2) / 2, class 1: (1 + 2/3) / 2, class 2: (0 + 1) / 2.
+    probs = torch.tensor([[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.5, 0.2, 0.3]])
+    target = torch.tensor([0, 0, 1, 2])
+    assert hard_prediction_auc(probs, target) == pytest.approx((0.5 + 5 / 6 + 0.5) / 3)
+    # two classes: the AUC of label 1 alone, (2/3 + 1) / 2 here
+    binary = torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
+    assert hard_prediction_auc(binary, torch.tensor([0, 1, 1, 1])) == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize(("n", "c"), [(200, 2), (300, 10)])
+def test_hard_prediction_auc_is_sklearns_auc_of_one_hot_predictions(n: int, c: int) -> None:
+    probs, target = _random_probs(n, c, seed=n + 7)
+    y, pred = target.numpy(), probs.numpy().argmax(axis=1)
+    per_class = [roc_auc_score(y == j, pred == j) for j in range(c)]
+    expected = per_class[1] if c == 2 else np.mean(per_class)
+    assert hard_prediction_auc(probs, target) == pytest.approx(expected, abs=1e-6)
+    # a score AUC rewards ranking, this one only the argmax: they differ on these data
+    assert (
+        abs(hard_prediction_auc(probs, target) - classification_summary(probs, target)["auc"])
+        > 0.01
+    )

@@ -14,7 +14,6 @@ import math
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -184,6 +183,31 @@ def write_run(
     lines.append(f"{epochs},{epochs},,,,,{metrics['gmean']}")
     (run_dir / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
     return run_dir
+
+
+def test_auc_of_predicted_labels_is_computed_from_predictions_npz(tmp_path: Path) -> None:
+    """``auc_hard`` is not in metrics.json: the loader computes it from each weight set's
+    predictions, on both test sets (hand-computed values), and leaves NaN without them."""
+    run_dir = write_run(tmp_path, "run", recall=(0.5, 1.0, 0.0))
+    one_hot = np.eye(3, dtype=np.float32)
+    np.savez(
+        run_dir / "predictions.npz",
+        target=np.array([0, 0, 1, 2]),
+        probs=one_hot[[0, 1, 1, 0]],  # (TPR + TNR) / 2: 1/2, 5/6, 1/2
+        full_target=np.array([0, 1, 2]),
+        full_probs=one_hot[[0, 1, 2]],  # every label right: 1
+        last_probs=one_hot[[0, 0, 1, 2]],  # every label right: 1
+        last_full_probs=one_hot[[1, 1, 2]],  # 1/2 (class 0: TPR 0, TNR 1), 3/4, 1
+    )
+    write_run(tmp_path, "no_predictions", recall=(0.5, 1.0, 0.0))
+    (tmp_path / "no_predictions" / "predictions.npz").unlink()
+    selected = load_runs(tmp_path).set_index("run_dir")
+    last = load_runs(tmp_path, figures="last").set_index("run_dir")
+    assert selected.loc["run", "auc_hard"] == pytest.approx((0.5 + 5 / 6 + 0.5) / 3)
+    assert selected.loc["run", "full_auc_hard"] == pytest.approx(1.0)
+    assert last.loc["run", "auc_hard"] == pytest.approx(1.0)
+    assert last.loc["run", "full_auc_hard"] == pytest.approx((0.5 + 0.75 + 1.0) / 3)
+    assert math.isnan(selected.loc["no_predictions", "auc_hard"])
 
 
 def _tables(root: Path) -> dict[str, Any]:
@@ -589,7 +613,9 @@ def test_unknown_format_is_a_config_error(tmp_path: Path) -> None:
         build_report(tmp_path, formats=["md", "pdf"])
 
 
-def test_report_of_hundreds_of_runs_takes_seconds(tmp_path: Path) -> None:
+def test_report_of_hundreds_of_runs(tmp_path: Path) -> None:
+    """216 runs in 72 cells, every one read and selected (benchmarks/bench_report.py times the
+    loader on the committed runs)."""
     grids = {
         "wce": [{"scale": s} for s in (0.5, 1, 2, 5, 10)],
         "focal": [{"gamma": g} for g in (0, 0.5, 1, 2, 5)],
@@ -615,12 +641,9 @@ def test_report_of_hundreds_of_runs_takes_seconds(tmp_path: Path) -> None:
                             val_gmean=0.5 + count % 7 / 100,
                         )
                         count += 1
-    started = time.perf_counter()
     report = build_report(tmp_path)
-    elapsed = time.perf_counter() - started
     assert len(report.runs) == count == 216
     assert len(report.selected) == 3 * 3 * 4 * 2
-    assert elapsed < 20, f"report of {count} runs took {elapsed:.1f} s"
 
 
 def test_precision_and_schedule_are_settings_of_their_own(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ checkpoint chosen on validation G-mean: the top level of ``metrics.json``) or ``
 after the final epoch: its ``last`` section, validation figures included, so that a tuning's grid
 point is then chosen on the last epoch's validation G-mean). The protocol test split's figures go
 to ``METRIC_COLUMNS``, the whole test split's to the same names prefixed ``full_``
-(:func:`with_test_set` swaps them in).
+(:func:`with_test_set` swaps them in). ``auc_hard`` (the AUC of the predicted labels,
+:func:`imbloss.metrics.hard_prediction_auc`) is not in ``metrics.json``: the loader computes it
+from the run's ``predictions.npz`` (NaN without one).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from imbloss.errors import ConfigError, RunFileError
+from imbloss.metrics import hard_prediction_auc
 from imbloss.multirun.halving import RECORD_FILE as HALVING_RECORD
-from imbloss.runs.layout import RUN_SUBFOLDERS, RunFolder
+from imbloss.runs.layout import PREDICTION_KEYS, RUN_SUBFOLDERS, RunFolder
 from imbloss.runs.readers import read_json_file, read_predictions
 
 STATUS_OK = "ok"
@@ -43,7 +47,10 @@ FIGURES = ("selected", "last")
 TEST_SETS = ("test", "full_test")
 FULL_PREFIX = "full_"
 # Test-set figures (of the protocol's test split; the whole split's carry FULL_PREFIX).
-TEST_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "majority_acc")
+# ``auc_hard`` is computed from ``predictions.npz``, the others are read from ``metrics.json``.
+HARD_AUC = "auc_hard"
+RECORDED_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "majority_acc")
+TEST_FIGURES = (*RECORDED_FIGURES, HARD_AUC)
 FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_recall"))
 # The test figures, the validation figures the selection uses, and the fit time.
 METRIC_COLUMNS = (*TEST_FIGURES, "val_gmean", "val_auc", "fit_time_s")
@@ -213,15 +220,29 @@ def _figure_source(metrics: Mapping[str, Any], figures: str) -> Mapping[str, Any
     return metrics if figures == "selected" else metrics.get("last") or {}
 
 
+def _hard_aucs(predictions: Mapping[str, np.ndarray] | None, figures: str) -> dict[str, float]:
+    """``auc_hard`` and ``full_auc_hard`` of the ``figures`` weights (NaN without predictions)."""
+    found = {}
+    for test_set, prefix in (("test", ""), ("full_test", FULL_PREFIX)):
+        keys = PREDICTION_KEYS[(figures, test_set)]
+        if predictions is None or not all(key in predictions for key in keys):
+            found[prefix + HARD_AUC] = math.nan
+            continue
+        target, probs = (predictions[key] for key in keys)
+        found[prefix + HARD_AUC] = hard_prediction_auc(probs, target)
+    return found
+
+
 def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, Any]:
     """One run folder as a flat record (see ``RUN_COLUMNS``)."""
     config = _read_config(run_dir)
     folder = RunFolder(run_dir)
+    predictions = None
     try:
         metrics = _read_json(folder.metrics)
         error = _read_json(folder.error)
         if folder.predictions.is_file():
-            read_predictions(folder.predictions)
+            predictions = read_predictions(folder.predictions)
     except RunFileError as bad_file:  # counted as failed, with the reason
         metrics, error = None, {"error": str(bad_file)}
     status = _status(metrics, error)
@@ -262,10 +283,12 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         "missing_fraction": list(stats.get("missing_fraction") or []),
         "batches_missing_any": _number(stats.get("batches_missing_any")),
     }
-    record.update({name: _number(source.get(name)) for name in (*TEST_FIGURES, "val_gmean")})
+    record.update({name: _number(source.get(name)) for name in (*RECORDED_FIGURES, "val_gmean")})
     record["val_auc"] = _number(source.get("val_auc"))
     record["fit_time_s"] = _number(metrics.get("fit_time_s"))
-    record.update({FULL_PREFIX + name: _number(full.get(name)) for name in TEST_FIGURES})
+    record.update({FULL_PREFIX + name: _number(full.get(name)) for name in RECORDED_FIGURES})
+    ok = status in (STATUS_OK, STATUS_STOPPED)
+    record.update(_hard_aucs(predictions if ok else None, figures))
     low, high = full.get("gmean_ci95") or (None, None)
     record.update(full_gmean_low=_number(low), full_gmean_high=_number(high))
     return record

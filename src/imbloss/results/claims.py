@@ -5,7 +5,9 @@
 - the campaign's progress (jobs finished per stage, cells still missing) and its settings;
 - the precision and schedule decisions, each with the paired comparison that backs it;
 - the first source's Tables IV and VI as measured (mean ± half-width of the 95 % t interval over
-  seeds, on both test sets), the paper's figure beside each cell and the difference;
+  seeds, on both test sets), the paper's figure beside each cell and the difference; the AUC in
+  two readings (of the predicted probabilities and of the predicted labels), since the paper does
+  not say which it computed;
 - paired comparisons against PF on the whole test split (mean difference, 95 % interval,
   wins/ties/losses);
 - one verdict per claim of the sources: *supported*, *contradicted* or *not decided*.
@@ -29,7 +31,7 @@ from tabulate import tabulate
 from imbloss.intervals import t_interval
 from imbloss.report.labels import loss_label
 from imbloss.report.paired import MIN_DECIDING_N, difference_stats
-from imbloss.report.runs import STATUS_OK, with_test_set
+from imbloss.report.runs import HARD_AUC, STATUS_OK, with_test_set
 from imbloss.results import plan
 from imbloss.results.plan import Stage, job_dirname
 
@@ -450,32 +452,72 @@ def schedule_section(campaign: Campaign) -> list[str]:
     ]
 
 
+def _protocol_split_values(campaign: Campaign, ir: int, loss: str, column: str) -> list[float]:
+    """The cell's figures ``column`` on the protocol test split, the split the paper reports."""
+    return campaign.cell(campaign.setting(ir), loss)[column].dropna().tolist()
+
+
 def source_table(
-    campaign: Campaign, paper: dict, columns: Sequence[tuple[str, str]], name: str
+    campaign: Campaign,
+    paper: dict,
+    columns: Sequence[tuple[str, str, int]],
+    name: str,
 ) -> list[str]:
     """Table IV or VI as measured: per IR and loss, each column on both test sets, the paper's
-    figure beside the protocol-split cell."""
+    figure (``paper[ir][loss][index]`` for the column's ``index``) beside the protocol-split
+    cell."""
     headers = ["IR", "Method"]
-    for _column, label in columns:
+    for _column, label, _index in columns:
         headers += [f"{label}, protocol split", "paper", "Δ", f"{label}, whole split"]
+    full = with_test_set(campaign.runs, "full_test")
     rows = []
     for ir in SOURCE_IRS:
         setting = campaign.setting(ir)
         for loss in (*plan.SOURCE_LOSSES, *plan.BASELINE_LOSSES):
             planned = len(campaign.planned_seeds(setting, loss))
             line = [f"IR={ir}", loss_label(loss)]
-            for index, (column, _label) in enumerate(columns):
-                for test_set in ("test", "full_test"):
-                    frame = with_test_set(campaign.runs, test_set)
-                    values = campaign.cell(setting, loss, frame)[column].dropna().tolist()
-                    line.append(_cell_text(values, planned))
-                    if test_set == "test":
-                        figure = paper.get(ir, {}).get(loss)
-                        source = figure[index] if figure else math.nan
-                        mean = 100 * sum(values) / len(values) if values else math.nan
-                        line += [_pp(source), _pp(mean - source) if figure else "—"]
+            for column, _label, index in columns:
+                values = _protocol_split_values(campaign, ir, loss, column)
+                whole = campaign.cell(setting, loss, full)[column].dropna().tolist()
+                figure = paper.get(ir, {}).get(loss)
+                source = figure[index] if figure else math.nan
+                mean = 100 * sum(values) / len(values) if values else math.nan
+                line += [
+                    _cell_text(values, planned),
+                    _pp(source),
+                    _pp(mean - source),
+                    _cell_text(whole, planned),
+                ]
             rows.append(line)
     return [name, "", _table(headers, rows), ""]
+
+
+def auc_definition_note(campaign: Campaign, columns: Sequence[tuple[str, str]]) -> list[str]:
+    """How far the paper's AUC lies from each of our AUC ``columns`` (name, label): mean |Δ| and
+    mean Δ over the cells with a paper figure and finished runs (protocol test split)."""
+    parts = []
+    for column, label in columns:
+        gaps = []
+        for ir, figures in PAPER_TABLE_IV.items():
+            for loss, (_gmean, auc) in figures.items():
+                values = _protocol_split_values(campaign, ir, loss, column)
+                if values:
+                    gaps.append(100 * sum(values) / len(values) - auc)
+        if not gaps:
+            return []
+        mean_abs = sum(abs(g) for g in gaps) / len(gaps)
+        parts.append(
+            f"{label}: measured − paper {min(gaps):+.2f} to {max(gaps):+.2f} points, "
+            f"|Δ| {mean_abs:.2f} on average over {len(gaps)} cells"
+        )
+    return [
+        "The paper does not define its AUC. Two readings are measured: the macro one-vs-rest AUC "
+        "of the predicted probabilities (*of scores*, the figure every run records) and the same "
+        "AUC of the predicted labels (*of predicted labels*: each class scored by the indicator "
+        "of being predicted, so AUC_j = (TPR_j + TNR_j) / 2; `imbloss.metrics."
+        "hard_prediction_auc`, computed from `predictions.npz`). " + "; ".join(parts) + ".",
+        "",
+    ]
 
 
 def paired_section(campaign: Campaign) -> list[str]:
@@ -780,14 +822,21 @@ def results_page(runs: pd.DataFrame, last_runs: pd.DataFrame, command: str) -> s
     lines += source_table(
         campaign,
         PAPER_TABLE_IV,
-        [("gmean", "G-mean"), ("auc", "AUC")],
+        [
+            ("gmean", "G-mean", 0),
+            (HARD_AUC, "AUC of predicted labels", 1),
+            ("auc", "AUC of scores", 1),
+        ],
         "## Table IV as measured (%, mean ± half-width of the 95 % t interval "
         "[n finished/planned])",
+    )
+    lines += auc_definition_note(
+        campaign, [(HARD_AUC, "AUC of predicted labels"), ("auc", "AUC of scores")]
     )
     lines += source_table(
         campaign,
         PAPER_TABLE_VI,
-        [("minority_acc", "Minority acc."), ("majority_acc", "Majority acc.")],
+        [("minority_acc", "Minority acc.", 0), ("majority_acc", "Majority acc.", 1)],
         "## Table VI as measured (%, mean ± half-width [n finished/planned])",
     )
     lines += paired_section(campaign)
