@@ -19,6 +19,7 @@ from imbloss.results.claims import (
     SUPPORTED,
     Campaign,
     Stats,
+    auc_definition_note,
     claims,
     combine,
     paired,
@@ -297,6 +298,35 @@ def test_results_page_counts_verdicts_and_names_missing_jobs(
     # Table IV row of PF: the whole split's mean over 5 seeds, the paper's 84.85 beside it
     row = next(line for line in page.splitlines() if line.startswith("| IR=100 | PF-loss"))
     assert "84.85" in row and "87.00 ± " in row and "[n=5/5]" in row
+
+
+def test_table_iv_puts_the_papers_auc_beside_both_readings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The paper's AUC (PF at IR=100: 92.93, WCE: 92.03) stands beside the AUC of predicted
+    labels and the AUC of scores; the note gives each reading's range and mean |measured − paper|
+    over the cells with runs."""
+    monkeypatch.setattr(plan, "PRECISION", None)
+    runs = _runs({("pf", s): 0.8 for s in range(5)} | {("wce", s): 0.8 for s in range(5)})
+    runs["auc_hard"] = np.where(runs["loss"] == "pf", 0.9193, 0.9303)  # -1.00 and +1.00
+    runs["auc"] = np.where(runs["loss"] == "pf", 0.9943, 0.9903)  # +6.50 and +7.00
+    campaign = Campaign(runs, runs)
+    note, _blank = auc_definition_note(campaign, [("auc_hard", "labels"), ("auc", "scores")])
+    assert (
+        "labels: measured − paper -1.00 to +1.00 points, |Δ| 1.00 on average over 2 cells" in note
+    )
+    assert (
+        "scores: measured − paper +6.50 to +7.00 points, |Δ| 6.75 on average over 2 cells" in note
+    )
+    page = results_page(runs, runs, "python -m imbloss.report X --claims Y")
+    row = next(line for line in page.splitlines() if line.startswith("| IR=100 | PF-loss"))
+    cells = [cell.strip() for cell in row.split("|")]
+    hard = cells.index("91.93 ± 0.00 [n=5/5]")
+    assert cells[hard + 1 : hard + 3] == ["92.93", "-1.00"]
+    scores = cells.index("99.43 ± 0.00 [n=5/5]")
+    assert cells[scores + 1 : scores + 3] == ["92.93", "6.50"]
+    # no finished run: no note
+    assert auc_definition_note(Campaign(runs.iloc[:0], runs.iloc[:0]), [("auc", "scores")]) == []
 
 
 def test_time_left_counts_the_campaigns_schedule_only(monkeypatch: pytest.MonkeyPatch) -> None:

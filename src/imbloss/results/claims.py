@@ -493,8 +493,9 @@ def source_table(
 
 
 def auc_definition_note(campaign: Campaign, columns: Sequence[tuple[str, str]]) -> list[str]:
-    """How far the paper's AUC lies from each of our AUC ``columns`` (name, label): mean |Δ| and
-    mean Δ over the cells with a paper figure and finished runs (protocol test split)."""
+    """How far the paper's AUC lies from each of our AUC ``columns`` (name, label): the range of
+    measured − paper and its mean absolute value over the cells with a paper figure and finished
+    runs (protocol test split); nothing while no such cell has a run."""
     parts = []
     for column, label in columns:
         gaps = []
