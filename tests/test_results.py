@@ -16,6 +16,8 @@ from imbloss.results.__main__ import main as results_main
 from imbloss.results.claims import (
     CONTRADICTED,
     NOT_DECIDED,
+    README_BEGIN,
+    README_END,
     SUPPORTED,
     Campaign,
     Stats,
@@ -28,8 +30,10 @@ from imbloss.results.claims import (
     schedule_section,
     side_verdict,
     similar_verdict,
+    write_results_page,
 )
 from imbloss.results.compact import compact_arrays, compact_predictions
+from imbloss.results.figure import Point, against_pf_figure
 from imbloss.runs.readers import expand_compact, read_predictions
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -393,3 +397,45 @@ def test_schedule_rule(
     runs = pd.concat([_runs(short), _runs(long, schedule=200.0)], ignore_index=True)
     text = "\n".join(schedule_section(Campaign(runs, runs)))
     assert f"Outcome: **{expected}" in text
+
+
+def test_figure_against_pf_marks_complete_cells_and_shares_one_x_range() -> None:
+    nan = math.nan
+    points = [
+        Point(100, "WCE-loss", 5, -1.0, -2.0, 0.0, complete=True),
+        Point(100, "FL", 2, -3.0, -40.0, 34.0, complete=False),  # 2 seeds: off the panel
+        Point(200, "WCE-loss", 0, nan, nan, nan, complete=False),
+        Point(200, "FL", 0, nan, nan, nan, complete=False),
+    ]
+    figure = against_pf_figure(points, ["WCE-loss", "FL"], similar_pp=2.0)
+    ir100, ir200 = figure.axes
+    assert [ir100.get_title(), ir200.get_title()] == ["IR=100", "IR=200"]
+    markers = {
+        (float(line.get_xdata()[0]), float(line.get_ydata()[0])): line.get_markerfacecolor()
+        for line in ir100.lines
+        if line.get_marker() == "o"
+    }
+    assert set(markers) == {(-1.0, 0.0), (-3.0, 1.0)}
+    assert markers[(-3.0, 1.0)] == "white" and markers[(-1.0, 0.0)] != "white"
+    # the x range: the 5-seed interval (±2), the 2-seed mean (3), at least 2 x 2.0: 4, +5 %
+    assert ir100.get_xlim() == pytest.approx((-4.2, 4.2))
+    assert ir200.get_xlim() == ir100.get_xlim()
+    assert [text.get_text() for text in ir200.texts] == ["no runs yet"]
+    assert not [line for line in ir200.lines if line.get_marker() == "o"]
+
+
+def test_write_results_page_writes_page_figure_and_readme_block(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(plan, "PRECISION", None)
+    runs = _runs({("pf", s): 0.85 for s in range(5)} | {("wce", s): 0.80 for s in range(5)})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n{README_BEGIN}\nold verdicts\n{README_END}\nrest\n")
+    out = tmp_path / "docs" / "results.md"
+    written = write_results_page(tmp_path, out, lambda _root, _figures: runs, "CMD", readme)
+    assert written == out and out.read_text().startswith("# Results")
+    assert "![method − PF per IR](figures/results_against_pf.png)" in out.read_text()
+    png = tmp_path / "docs" / "figures" / "results_against_pf.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = readme.read_text()
+    assert "old verdicts" not in text and "PF-loss against" in text and text.endswith("rest\n")

@@ -21,7 +21,7 @@ outside), *not decided* otherwise. Nothing on the page depends on when it was bu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from imbloss.report.labels import loss_label
 from imbloss.report.paired import MIN_DECIDING_N, difference_stats
 from imbloss.report.runs import HARD_AUC, STATUS_OK, with_test_set
 from imbloss.results import plan
+from imbloss.results.figure import FIGURE_NAME, Point, write_against_pf_figure
 from imbloss.results.plan import Stage, job_dirname
 
 SUPPORTED, CONTRADICTED, NOT_DECIDED = "supported", "contradicted", "not decided"
@@ -521,18 +522,35 @@ def auc_definition_note(campaign: Campaign, columns: Sequence[tuple[str, str]]) 
     ]
 
 
-def paired_section(campaign: Campaign) -> list[str]:
-    rows = []
+def _versus_pf(campaign: Campaign) -> Iterator[tuple[int, str, Stats, bool]]:
+    """Per IR and method: its paired G-mean difference against PF on the whole test split, and
+    whether both cells are complete."""
     for ir in SOURCE_IRS:
         setting = campaign.setting(ir)
         for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES):
             stats = campaign.versus(setting, loss, "pf")
-            rows.append([f"IR={ir}", loss_label(loss), stats.text()])
+            yield ir, loss, stats, campaign.complete(setting, loss, "pf")
+
+
+def against_pf(campaign: Campaign) -> list[Point]:
+    """The points of the page's figure (:mod:`imbloss.results.figure`)."""
+    return [
+        Point(ir, loss_label(loss), stats.n, stats.mean, stats.low, stats.high, complete)
+        for ir, loss, stats, complete in _versus_pf(campaign)
+    ]
+
+
+def paired_section(campaign: Campaign) -> list[str]:
+    rows = [
+        [f"IR={ir}", loss_label(loss), stats.text()] for ir, loss, stats, _ in _versus_pf(campaign)
+    ]
     return [
         "## Paired comparisons against PF (whole test split)",
         "",
         "Per seed, G-mean(method) − G-mean(PF) in points; mean, 95 % t interval, wins/ties/losses "
         "of the method. An interval below 0 means PF is better.",
+        "",
+        f"![method − PF per IR](figures/{FIGURE_NAME})",
         "",
         _table(["Setting", "Method", "method − PF (pp)"], rows),
         "",
@@ -856,12 +874,16 @@ def write_results_page(
     command: str,
     readme: Path | None = None,
 ) -> Path:
-    """Write :func:`results_page` for the runs below ``root`` to ``out``; with ``readme``, also
-    put :func:`headline` between that file's markers."""
+    """Write :func:`results_page` for the runs below ``root`` to ``out`` and its figure to
+    ``figures/`` beside it; with ``readme``, also put :func:`headline` between that file's
+    markers."""
     selected, last = load(root, "selected"), load(root, "last")
     page = results_page(selected, last, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
+    methods = [loss_label(loss) for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES)]
+    points = against_pf(Campaign(selected, last))
+    write_against_pf_figure(points, methods, SIMILAR_PP, out.parent / "figures" / FIGURE_NAME)
     if readme is not None:
         block = headline(Campaign(selected, last))
         readme.write_text(replace_headline(readme.read_text(), block))
