@@ -82,7 +82,8 @@ def _losses(group: pd.DataFrame) -> list[str]:
     return sorted(group["loss"].unique(), key=loss_order)
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Lay out ``figure`` and write it to ``path`` as every plot of the report is written."""
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path
@@ -142,7 +143,7 @@ def plot_gmean_intervals(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
             f"{dataset_label(family['dataset'])}, {family['protocol']}, {family['model']}",
             fontsize=9,
         )
-        written.append(_save(figure, out_dir / f"gmean_ci_{_file_stem(family, varying)}.png"))
+        written.append(save_figure(figure, out_dir / f"gmean_ci_{_file_stem(family, varying)}.png"))
     return written
 
 
@@ -208,7 +209,7 @@ def plot_batch_missing(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         )
         axes.legend(fontsize=8)
         written.append(
-            _save(figure, out_dir / f"batches_missing_{_file_stem(setting, varying)}.png")
+            save_figure(figure, out_dir / f"batches_missing_{_file_stem(setting, varying)}.png")
         )
     return written
 
@@ -248,7 +249,9 @@ def plot_gmean_vs_ir(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.set_title(_describe(setting, varying), fontsize=9)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
-        written.append(_save(figure, out_dir / f"gmean_vs_ir_{_file_stem(setting, varying)}.png"))
+        written.append(
+            save_figure(figure, out_dir / f"gmean_vs_ir_{_file_stem(setting, varying)}.png")
+        )
     return written
 
 
@@ -274,7 +277,7 @@ def plot_class_recall(selected: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes.set_yticks(range(0, 101, 20))
         axes.set_title(_describe(setting, varying), fontsize=9)
         axes.legend(fontsize=8, ncols=min(7, len(recalls)), loc="upper center")
-        written.append(_save(figure, out_dir / f"recall_{_file_stem(setting, varying)}.png"))
+        written.append(save_figure(figure, out_dir / f"recall_{_file_stem(setting, varying)}.png"))
     return written
 
 
@@ -329,7 +332,7 @@ def plot_training_curves(selected: pd.DataFrame, root: Path, out_dir: Path) -> l
         gmean_axes.set_ylabel("validation G-mean (%)")
         loss_axes.legend(fontsize=8)
         figure.suptitle(_describe(setting, varying), fontsize=9)
-        written.append(_save(figure, out_dir / f"curves_{_file_stem(setting, varying)}.png"))
+        written.append(save_figure(figure, out_dir / f"curves_{_file_stem(setting, varying)}.png"))
     return written
 
 

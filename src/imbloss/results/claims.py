@@ -99,6 +99,8 @@ PAPER_TABLE_VI = {
     },
 }
 TEST_SET_NAMES = {"test": "protocol test split", "full_test": "whole test split"}
+# The methods compared with PF, in the order of every table and the figure.
+AGAINST_PF = (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES)
 
 
 def _same_number(column: pd.Series, value: float) -> pd.Series:
@@ -527,7 +529,7 @@ def _versus_pf(campaign: Campaign) -> Iterator[tuple[int, str, Stats, bool]]:
     whether both cells are complete."""
     for ir in SOURCE_IRS:
         setting = campaign.setting(ir)
-        for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES):
+        for loss in AGAINST_PF:
             stats = campaign.versus(setting, loss, "pf")
             yield ir, loss, stats, campaign.complete(setting, loss, "pf")
 
@@ -747,7 +749,7 @@ def headline(campaign: Campaign) -> str:
     """The README's short table: PF against each other loss at IR=100 and 200, whole split."""
     irs = (100, 200)
     rows = []
-    for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES):
+    for loss in AGAINST_PF:
         line = [loss_label(loss)]
         for ir in irs:
             stats, verdict = _beats(campaign, ir, "pf", loss)
@@ -881,10 +883,11 @@ def write_results_page(
     page = results_page(selected, last, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
-    methods = [loss_label(loss) for loss in (*plan.SOURCE_LOSSES[1:], *plan.BASELINE_LOSSES)]
-    points = against_pf(Campaign(selected, last))
-    write_against_pf_figure(points, methods, SIMILAR_PP, out.parent / "figures" / FIGURE_NAME)
+    campaign = Campaign(selected, last)
+    methods = [loss_label(loss) for loss in AGAINST_PF]
+    figure_path = out.parent / "figures" / FIGURE_NAME
+    write_against_pf_figure(against_pf(campaign), methods, SIMILAR_PP, figure_path)
     if readme is not None:
-        block = headline(Campaign(selected, last))
+        block = headline(campaign)
         readme.write_text(replace_headline(readme.read_text(), block))
     return out

@@ -11,11 +11,14 @@ matplotlib's object API, so the caller's pyplot backend is untouched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
+
+from imbloss.report.plots import save_figure
 
 FIGURE_NAME = "results_against_pf.png"
 # The x range covers the intervals of pairs with this many seeds (a 2-seed t interval is ±12.7
@@ -54,7 +57,7 @@ def against_pf_figure(points: Sequence[Point], methods: Sequence[str], similar_p
             if point.ir != ir or point.n == 0:
                 continue
             row = methods.index(point.method)
-            has_interval = point.n >= 2 and point.low == point.low
+            has_interval = point.n >= 2 and not math.isnan(point.low)
             xerr = [[point.mean - point.low], [point.high - point.mean]] if has_interval else None
             ax.errorbar(
                 point.mean,
@@ -103,8 +106,5 @@ def write_against_pf_figure(
     points: Sequence[Point], methods: Sequence[str], similar_pp: float, path: Path
 ) -> Path:
     """Save :func:`against_pf_figure` as a PNG at ``path``."""
-    figure = against_pf_figure(points, methods, similar_pp)
-    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return save_figure(against_pf_figure(points, methods, similar_pp), path)
