@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DEB := /usr/share/datasets/fashion-mnist
 
-.PHONY: train test test-all lint bench data clean campaign tuning
+.PHONY: train test test-all lint bench data clean campaign campaign-stop tuning
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-all: $(STAMP) data
 # in order of priority; `make campaign STAGES="precision"` runs the ones named.
 campaign: $(STAMP) data
 	$(PY) -m imbloss.results run $(STAGES)
+
+# Stop a running `make campaign` and every process of its multirun (docs/resuming-and-clusters.md).
+campaign-stop: $(STAMP)
+	$(PY) -m imbloss.results stop
 
 # What tuning costs (docs/halving.md): sweep=wce as a full grid and by successive halving, into
 # results/tuning/ (re-running continues both).

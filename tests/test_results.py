@@ -353,7 +353,7 @@ def test_run_without_stages_stops_before_the_first_undecided_one(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.py").write_text("")
     monkeypatch.setattr(
-        "imbloss.results.__main__.subprocess.call", lambda args, cwd: calls.append(args) or 0
+        "imbloss.results.__main__.run_in_own_group", lambda args, cwd: calls.append(args) or 0
     )
     assert results_main(["run"]) == 0
     assert len(calls) == 1  # the precision stage's one multirun

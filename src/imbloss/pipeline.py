@@ -14,6 +14,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from tabulate import tabulate
 
@@ -33,13 +35,17 @@ from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.multirun.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
-from imbloss.runs.folder import FolderConflictError, prune_checkpoints
+from imbloss.runs.folder import FolderConflictError, prune_checkpoints, restore_hydra_files
 from imbloss.runs.layout import RunFolder
+from imbloss.runs.lock import FolderBusyError, hold_run_folder
 from imbloss.runs.outputs import write_json
 from imbloss.runs.readers import read_checkpoint
 from imbloss.runs.resume import AtomicCheckpointIO, RunState, start_job
 
 log = logging.getLogger(__name__)
+# Refusals of a job's folder that stop a whole multirun (no error.json is written into a folder
+# that holds another configuration's work or that another process trains).
+FOLDER_REFUSALS = (FolderConflictError, FolderBusyError)
 
 
 def _output_dir() -> Path:
@@ -122,10 +128,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ``metrics.json``.
 
     A folder that holds a finished run is not retrained; one with ``checkpoints/last.ckpt`` resumes.
+    The job holds its folder's lock throughout (:mod:`imbloss.runs.lock`): a folder another
+    process trains is refused (FolderBusyError) before a file in it changes.
     Under DDP the first process evaluates and writes the files; the others return ``{}``.
     """
     check_run_config(cfg)
     output_dir = _output_dir()
+    if rank_zero_only.rank != 0:  # the first process holds the folder for all of them
+        return _train_in_folder(cfg, output_dir)
+    with ExitStack() as held:
+        try:
+            held.enter_context(hold_run_folder(output_dir))
+        except FolderBusyError:
+            restore_hydra_files(output_dir)  # Hydra rewrote them for this refused job
+            raise
+        return _train_in_folder(cfg, output_dir)
+
+
+def _train_in_folder(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """:func:`train` in ``output_dir``, which this process (or its first process) holds."""
     start = start_job(output_dir, cfg)
     if start.finished_metrics is not None:
         report_job_end(SKIPPED)
@@ -273,7 +294,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         return train(cfg)
     except Exception as error:
         user_error = find_user_error(error)
-        if user_error is not None and (not multirun or isinstance(user_error, FolderConflictError)):
+        if user_error is not None and (not multirun or isinstance(user_error, FOLDER_REFUSALS)):
             print(f"imbloss: error: {user_error}", file=sys.stderr)
             sys.exit(2)
         if not multirun:

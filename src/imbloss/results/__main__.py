@@ -1,9 +1,12 @@
-"""``python -m imbloss.results run [STAGE ...] | status | compact [PATH]``.
+"""``python -m imbloss.results run [STAGE ...] | status | stop | compact [PATH]``.
 
 - ``run``: run (or continue) the named stages, or by default every stage in order of priority up
   to the first that waits for a decision (it says which); each stage's multiruns go through
   ``train.py`` in the repository root, into ``results/fmnist_step``.
 - ``status``: per stage, the jobs finished, failed and still to run.
+- ``stop``: stop the running ``run`` and every process of its multirun, then check that no
+  process trains a run folder of the campaign (:mod:`imbloss.results.processes`); exit status 1
+  naming any that still does.
 - ``compact``: rewrite every finished run's ``predictions.npz`` below PATH (default the campaign
   folder) in the compact form that is committed.
 
@@ -14,7 +17,6 @@ recorded.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ from imbloss.results.plan import (
     stage_named,
     stages,
 )
+from imbloss.results.processes import hold_runner, run_in_own_group, stop_campaign
 from imbloss.runs.layout import RunFolder
 
 
@@ -51,12 +54,13 @@ def _run(names: Sequence[str], root: Path) -> int:
             chosen.append(stage)
     if not (root / "train.py").is_file():
         raise ConfigError(f"no train.py in {root}; accepted: run from the repository root")
-    for stage in chosen:
-        print(f"campaign: stage {stage.name}: {stage.purpose} ({len(stage.jobs())} jobs)")
-        for arguments in stage_commands(stage):
-            code = subprocess.call([sys.executable, "train.py", *arguments], cwd=root)
-            if code != 0:
-                return code
+    with hold_runner(root / CAMPAIGN_DIR):
+        for stage in chosen:
+            print(f"campaign: stage {stage.name}: {stage.purpose} ({len(stage.jobs())} jobs)")
+            for arguments in stage_commands(stage):
+                code = run_in_own_group([sys.executable, "train.py", *arguments], cwd=root)
+                if code != 0:
+                    return code
     return 0
 
 
@@ -77,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run or continue the campaign's stages")
     run.add_argument("stages", nargs="*", help="stage names (default: all, in order)")
     commands.add_parser("status", help="jobs finished, failed and to run, per stage")
+    commands.add_parser("stop", help="stop the running campaign and every process of it")
     compact = commands.add_parser("compact", help="compact every finished run's predictions")
     compact.add_argument("path", nargs="?", default=CAMPAIGN_DIR)
     args = parser.parse_args(argv)
@@ -84,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args.stages, root)
+        if args.command == "stop":
+            code, lines = stop_campaign(root / CAMPAIGN_DIR)
+            print("\n".join(lines))
+            return code
         if args.command == "status":
             for name, finished, failed, left in stage_status(root):
                 print(f"{name:12s} {finished:3d} finished, {failed:3d} failed, {left:3d} to run")

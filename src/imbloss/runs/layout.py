@@ -13,6 +13,7 @@ A run's folder (its Hydra output folder) holds::
     error.json             only for a failed member of a multirun
     .hydra/claimed/        the configuration that made the folder's results (imbloss.runs.folder)
     wandb/run_id           the W&B run id, kept so that a resumed run continues its W&B run
+    job.lock               only while a process trains in the folder: its lock (imbloss.runs.lock)
 
 The pipeline writes through :class:`RunFolder`, the report reads through it; a new output file is
 added here once. ``tests/test_layout.py`` checks that the configs put the logger's and the
@@ -34,6 +35,7 @@ LAST_CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
 STACKED_STATE_FILE = Path("checkpoints") / "last_stacked.pt"
 CLAIM_DIR = Path(".hydra") / "claimed"
 WANDB_ID_FILE = Path("wandb") / "run_id"
+LOCK_FILE = "job.lock"
 # Subfolders of a run folder; none of them holds another run.
 RUN_SUBFOLDERS = frozenset({".hydra", "csv", "checkpoints", "wandb"})
 
@@ -80,6 +82,10 @@ class RunFolder:
     @property
     def wandb_id(self) -> Path:
         return self.path / WANDB_ID_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_FILE
 
     @property
     def best_checkpoint(self) -> Path:

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from imbloss.pipeline import (
     run_job,
 )
 from imbloss.runs.layout import STACKED_STATE_FILE, RunFolder
+from imbloss.runs.lock import hold_run_folder
 from imbloss.runs.readers import read_json_file
 from imbloss.runs.resume import continued_after, start_job, trim_csv_log
 from imbloss.stacked.engine import MemberOutcome, fit_stack
@@ -179,7 +180,7 @@ def _cohorts(jobs: list[MemberJob]) -> dict[int | None, list[int]]:
     it (``last_stacked.pt``, continued now): only members stopped alike continue as one pass."""
     cohorts: dict[int | None, list[int]] = {}
     for position, job in enumerate(jobs):
-        folder = RunFolder(Path(str(job.config.hydra.runtime.output_dir)))
+        folder = RunFolder(_job_folder(job))
         done = None
         if folder.metrics.is_file() and folder.stacked_state.is_file():
             try:
@@ -265,7 +266,7 @@ def _resume_state(
 
 
 def _folder(member: Member) -> RunFolder:
-    return RunFolder(Path(str(member.job.config.hydra.runtime.output_dir)))
+    return RunFolder(_job_folder(member.job))
 
 
 def _continued_state(members: list[Member]) -> StackState | None:
@@ -288,6 +289,27 @@ def _continued_state(members: list[Member]) -> StackState | None:
 
 
 def _train_pass(
+    jobs: list[MemberJob],
+    positions: list[int],
+    datamodule: ImbalancedDataModule,
+    device: torch.device,
+    vectorize: bool,
+    save_every_s: float,
+) -> dict[int, dict[str, Any] | None]:
+    """Train the members at ``positions`` as one pass, holding their folders' locks throughout
+    (:mod:`imbloss.runs.lock`): a member folder another process trains stops the launcher
+    (FolderBusyError) before any member starts."""
+    with ExitStack() as held:
+        for position in positions:
+            held.enter_context(hold_run_folder(_job_folder(jobs[position])))
+        return _train_held_pass(jobs, positions, datamodule, device, vectorize, save_every_s)
+
+
+def _job_folder(job: MemberJob) -> Path:
+    return Path(str(job.config.hydra.runtime.output_dir))
+
+
+def _train_held_pass(
     jobs: list[MemberJob],
     positions: list[int],
     datamodule: ImbalancedDataModule,
