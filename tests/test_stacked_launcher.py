@@ -238,3 +238,27 @@ def test_every_member_logs_its_own_wandb_run_in_the_sweep_group(
         for value in (metrics["gmean"], metrics["full_test"]["auc"], metrics["last"]["gmean"]):
             assert json.dumps(value).encode() in data  # its own final figures
         assert b"sweep/ended" in data and b"sweep/jobs" in data  # the multirun's progress
+
+
+def test_members_that_resume_alone_take_the_folders_their_pass_holds(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    # Both runs stopped after epoch 1 of 2 with their last.ckpt: the stacked pass holds their
+    # folders' locks and lets each resume alone in the single pipeline, in the same process
+    # (imbloss.runs.lock is re-entrant there); no lock is left behind.
+    sweep = tmp_path / "sweep"
+    args = ["-m", *SYNTHETIC, "model=mlp", "model.hidden=[16]", "trainer.max_epochs=2"]
+    args += ["loss=ce,pf", f"hydra.sweep.dir={sweep}"]
+    stopped = run_cli([*args, "stop_at_epoch=1"])
+    assert stopped.returncode == 0, stopped.stderr
+    resumed = run_cli([*args, "hydra/launcher=stacked"])
+    assert resumed.returncode == 0, resumed.stderr
+    for job in _jobs(sweep):
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert (metrics["epochs"], metrics["stopped_at_epoch"], metrics["engine"]) == (
+            2,
+            None,
+            "single",
+        )
+        assert "stopped at epoch 1: continuing to epoch 2" in (job / "train.log").read_text()
+        assert not (job / "job.lock").exists()

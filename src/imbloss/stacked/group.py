@@ -136,7 +136,9 @@ def train_group(
     save_every_s: float = 600.0,
 ) -> list[dict[str, Any] | None]:
     """Train ``jobs`` (one group) in passes; each job's ``metrics.json`` content, or None.
-    ``save_every_s``: least seconds between two saved states of a pass (0: every epoch)."""
+    ``save_every_s``: least seconds between two saved states of a pass (0: every epoch). A pass
+    holds its members' folders (:mod:`imbloss.runs.lock`): one that another process trains stops
+    the launcher (FolderBusyError) before the pass starts."""
     route_lightning_logs_through_hydra()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     first = jobs[0].cfg
@@ -168,7 +170,10 @@ def train_group(
         )
         for part in plan.passes:
             positions = [cohort[i] for i in part]
-            trained = _train_pass(jobs, positions, datamodule, device, vectorize, save_every_s)
+            with ExitStack() as held:  # one process at a time in each member's folder
+                for position in positions:
+                    held.enter_context(hold_run_folder(_job_folder(jobs[position])))
+                trained = _train_pass(jobs, positions, datamodule, device, vectorize, save_every_s)
             for position, metrics in trained.items():
                 results[position] = metrics
     return results
@@ -288,28 +293,11 @@ def _continued_state(members: list[Member]) -> StackState | None:
     return state
 
 
-def _train_pass(
-    jobs: list[MemberJob],
-    positions: list[int],
-    datamodule: ImbalancedDataModule,
-    device: torch.device,
-    vectorize: bool,
-    save_every_s: float,
-) -> dict[int, dict[str, Any] | None]:
-    """Train the members at ``positions`` as one pass, holding their folders' locks throughout
-    (:mod:`imbloss.runs.lock`): a member folder another process trains stops the launcher
-    (FolderBusyError) before any member starts."""
-    with ExitStack() as held:
-        for position in positions:
-            held.enter_context(hold_run_folder(_job_folder(jobs[position])))
-        return _train_held_pass(jobs, positions, datamodule, device, vectorize, save_every_s)
-
-
 def _job_folder(job: MemberJob) -> Path:
     return Path(str(job.config.hydra.runtime.output_dir))
 
 
-def _train_held_pass(
+def _train_pass(
     jobs: list[MemberJob],
     positions: list[int],
     datamodule: ImbalancedDataModule,
