@@ -16,7 +16,7 @@ job must pass what the run checks first (:func:`imbloss.checks.check_run_config`
 - the optimiser built over one placeholder parameter;
 - the Lightning trainer built from ``trainer`` (precision, devices, strategy, ...);
 - its folder: one that another configuration claimed (:func:`imbloss.runs.folder.folder_conflict`),
-  or one that another process is training (:func:`imbloss.runs.lock.holder`).
+  or one that another process is training (:func:`imbloss.runs.lock.run_folder_busy`).
 
 Checks of equal configuration nodes are made once. The network is not built: its input shape is
 known only once the data are loaded.
@@ -44,8 +44,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from imbloss.checks import check_run_config
 from imbloss.errors import find_user_error
 from imbloss.runs.folder import folder_conflict
-from imbloss.runs.layout import RunFolder
-from imbloss.runs.lock import BUSY_ADVICE, holder
+from imbloss.runs.lock import run_folder_busy
 
 PLACEHOLDER_COUNTS = [100, 10]
 JOB_NUM_SUBDIR = "${hydra.job.num}"
@@ -198,9 +197,9 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
                 conflict = folder_conflict(folder, OmegaConf.to_container(cfg, resolve=False))
                 if conflict is not None:
                     raise _Failed(conflict)
-                busy = holder(RunFolder(folder).lock)
+                busy = run_folder_busy(folder)
                 if busy is not None:
-                    raise _Failed(f"job folder {folder} is in use by {busy}: {BUSY_ADVICE}")
+                    raise _Failed(busy)
         except _Failed as failed:
             bad.append(BadJob(number, tuple(overrides), str(failed)))
         except Exception as error:

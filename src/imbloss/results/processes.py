@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 
-from imbloss.runs.layout import RunFolder
+from imbloss.runs.layout import LOCK_FILE
 from imbloss.runs.lock import hold_lock, holder
 
 RUNNER_LOCK = Path(".imbloss") / "campaign.lock"  # under the campaign folder
@@ -107,7 +107,7 @@ def hold_runner(campaign: Path) -> AbstractContextManager[None]:
 def held_run_folders(campaign: Path) -> list[tuple[Path, str]]:
     """Every run folder under ``campaign`` whose lock a process holds, with that process."""
     held = []
-    for lock in sorted(campaign.glob(f"*/{RunFolder(Path()).lock.name}")):
+    for lock in sorted(campaign.glob(f"*/{LOCK_FILE}")):
         line = holder(lock)
         if line is not None:
             held.append((lock.parent, line))

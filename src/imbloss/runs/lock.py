@@ -72,6 +72,17 @@ def holder(path: Path) -> str | None:
     return None
 
 
+def _busy(what: str, holder_line: str, advice: str) -> str:
+    """The one message of a refused lock: ``what`` is in use by its holder; ``advice``."""
+    return f"{what} is in use by {holder_line}; {advice}"
+
+
+def run_folder_busy(folder: Path) -> str | None:
+    """Why a job may not train in ``folder`` now (another process holds it), or None."""
+    line = holder(RunFolder(folder).lock)
+    return None if line is None else _busy(f"job folder {folder}", line, BUSY_ADVICE)
+
+
 def _take(path: Path, what: str, advice: str) -> int:
     """The descriptor of ``path`` locked by this process, or FolderBusyError."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +92,7 @@ def _take(path: Path, what: str, advice: str) -> int:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise FolderBusyError(f"{what} is in use by {_read_holder(path)}; {advice}") from None
+            raise FolderBusyError(_busy(what, _read_holder(path), advice)) from None
         try:
             if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
                 return descriptor
@@ -116,8 +127,4 @@ def hold_lock(path: Path, what: str, advice: str) -> Iterator[None]:
 
 def hold_run_folder(folder: Path) -> AbstractContextManager[None]:
     """Hold the lock of the run folder ``folder`` (its ``job.lock``) for the block."""
-    return hold_lock(
-        RunFolder(folder).lock,
-        f"job folder {folder}",
-        BUSY_ADVICE,
-    )
+    return hold_lock(RunFolder(folder).lock, f"job folder {folder}", BUSY_ADVICE)
