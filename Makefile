@@ -28,14 +28,16 @@ test: $(STAMP) data
 test-all: $(STAMP) data
 	$(PY) -m pytest -m ""
 
-# The results campaign (docs/results.md): runs or continues its stages into results/fmnist_step,
-# in order of priority; `make campaign STAGES="precision"` runs the ones named.
+# A results campaign (docs/campaigns.md; default campaigns/fmnist.yaml, docs/results.md): runs or
+# continues its stages in order of priority; `make campaign STAGES="ir100"` runs the ones named,
+# `make campaign CAMPAIGN=cifar` another campaign file.
+CAMPAIGN ?= fmnist
 campaign: $(STAMP) data
-	$(PY) -m imbloss.results run $(STAGES)
+	$(PY) -m imbloss.results run --campaign $(CAMPAIGN) $(STAGES)
 
 # Stop a running `make campaign` and every process of its multirun (docs/resuming-and-clusters.md).
 campaign-stop: $(STAMP)
-	$(PY) -m imbloss.results stop
+	$(PY) -m imbloss.results stop --campaign $(CAMPAIGN)
 
 # What tuning costs (docs/halving.md): sweep=wce as a full grid and by successive halving, into
 # results/tuning/ (re-running continues both).

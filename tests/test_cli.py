@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from imblearn.metrics import geometric_mean_score
 from omegaconf import OmegaConf
 from sklearn.metrics import f1_score, roc_auc_score
+
+from imbloss.runs.environment import bf16_isa, cpu_model
 
 from conftest import FAST_OVERRIDES, requires_fashion_mnist
 
@@ -109,6 +112,12 @@ def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Pa
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     assert config.loss.name == "wce" and config.trainer.max_epochs == 1
     assert "G-mean" in result.stdout and str(run) in result.stdout
+    # where it ran
+    env = metrics["environment"]
+    assert set(env) == {"commit", "torch", "lightning", "device", "cpu_id", "bf16_isa", "threads"}
+    assert env["torch"] == torch.__version__ and env["threads"] == metrics["threads"]
+    assert env["device"] == cpu_model() and env["bf16_isa"] == bf16_isa()
+    assert env["commit"] is None or len(env["commit"].removesuffix("-dirty")) == 40
 
 
 def test_multirun_gives_one_folder_per_point(run_cli: Runner, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from imbloss.results.processes import RUNNER_LOCK, held_run_folders, stop_campaign
 from imbloss.runs.lock import FolderBusyError, hold_run_folder, holder
 
-from conftest import FAST_OVERRIDES
+from conftest import FAST_OVERRIDES, REPO_ROOT
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 HOLD_FOLDER = textwrap.dedent(
@@ -151,8 +152,10 @@ def _alive(pid: int) -> bool:
 
 def test_stop_ends_the_runner_and_the_workers_of_its_multirun(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(STUB_TRAIN.format(hold=HOLD_FOLDER))
+    shutil.copytree(REPO_ROOT / "campaigns", tmp_path / "campaigns")
     campaign = tmp_path / "results" / "fmnist_step"
-    command = [sys.executable, "-m", "imbloss.results", "run", "ir10"]
+    command = [sys.executable, "-m", "imbloss.results", "run", "--campaign"]
+    command += ["fmnist_one_subsample", "ir10"]
     runner = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         _wait_until(lambda: holder(campaign / "job" / "job.lock") is not None)
@@ -163,7 +166,7 @@ def test_stop_ends_the_runner_and_the_workers_of_its_multirun(tmp_path: Path) ->
         assert f"the campaign in {campaign} is in use by process {runner.pid}" in second.stderr
 
         stop = subprocess.run(
-            [sys.executable, "-m", "imbloss.results", "stop"],
+            [sys.executable, "-m", "imbloss.results", "stop", "--campaign", "fmnist_one_subsample"],
             cwd=tmp_path,
             capture_output=True,
             text=True,

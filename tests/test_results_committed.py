@@ -1,5 +1,6 @@
-"""The committed results (results/fmnist_step): complete, consistent with their configuration,
-every headline figure recomputed from its predictions, and docs/results.md rebuilt from them."""
+"""The committed results (every campaign's folder under results/): complete, consistent with
+the job its campaign file planned, every headline figure recomputed from its predictions, and
+each campaign's page and the README's verdicts rebuilt from them."""
 
 from __future__ import annotations
 
@@ -14,19 +15,16 @@ import torch
 import yaml
 
 from imbloss.metrics import classification_summary
-from imbloss.report.runs import find_run_dirs, load_runs
-from imbloss.results import plan
-from imbloss.results.claims import Campaign, headline, results_page
+from imbloss.report.runs import find_run_dirs
+from imbloss.results.config import CampaignConfig, job_dirname, load_campaign
+from imbloss.results.page import write_campaign_page
 from imbloss.runs.layout import CURVES_FILE, RunFolder
 from imbloss.runs.readers import COMPACT_POSITIONS_KEY, read_predictions
 
 from conftest import REPO_ROOT
 
-CAMPAIGN_ROOT = REPO_ROOT / plan.CAMPAIGN_DIR
-RESULTS_PAGE = REPO_ROOT / "docs" / "results.md"
-RESULTS_COMMAND = (
-    f"python -m imbloss.report {plan.CAMPAIGN_DIR} --claims docs/results.md --readme README.md"
-)
+# the campaigns with committed runs
+CAMPAIGNS = ("fmnist", "fmnist_one_subsample")
 # A committed run stays under this many bytes (configuration, curves, compact predictions, log;
 # about 410 KB for a Fashion-MNIST run, 360 KB of it the two float16 log-probability arrays).
 RUN_BYTES_LIMIT = 500_000
@@ -34,16 +32,25 @@ RUN_BYTES_LIMIT = 500_000
 FIGURE_TOLERANCE = 2e-3
 
 
-def finished_runs() -> list[Path]:
-    return [d for d in find_run_dirs(CAMPAIGN_ROOT) if RunFolder(d).metrics.is_file()]
+def _campaign(name: str) -> CampaignConfig:
+    return load_campaign(name, REPO_ROOT)
 
 
-def _tracked(pattern: str) -> list[str] | None:
-    """Files git tracks below the campaign folder matching ``pattern`` (None without git)."""
+def finished_runs() -> list[tuple[str, Path]]:
+    found = []
+    for name in CAMPAIGNS:
+        root = _campaign(name).root(REPO_ROOT)
+        if root.is_dir():
+            found += [(name, d) for d in find_run_dirs(root) if RunFolder(d).metrics.is_file()]
+    return found
+
+
+def _tracked(folder: str) -> list[str] | None:
+    """Files git tracks below ``folder`` (None without git)."""
     if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
         return None
     listed = subprocess.run(
-        ["git", "ls-files", "--", f"{plan.CAMPAIGN_DIR}/{pattern}"],
+        ["git", "ls-files", "--", folder],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -52,22 +59,29 @@ def _tracked(pattern: str) -> list[str] | None:
     return listed.stdout.splitlines()
 
 
-def test_the_campaign_has_finished_runs() -> None:
-    assert finished_runs(), f"no finished run under {CAMPAIGN_ROOT}"
+def test_the_campaigns_have_finished_runs() -> None:
+    assert finished_runs(), "no finished run under results/"
 
 
-def test_no_checkpoint_and_no_unfinished_run_is_committed() -> None:
-    tracked = _tracked("**")
+@pytest.mark.parametrize("name", CAMPAIGNS)
+def test_no_checkpoint_and_no_unfinished_run_is_committed(name: str) -> None:
+    campaign = _campaign(name)
+    tracked = _tracked(campaign.dir)
     if tracked is None:
         pytest.skip("not a git checkout")
     assert not [path for path in tracked if path.endswith(".ckpt")]
-    folders = {Path(path).parts[2] for path in tracked if len(Path(path).parts) > 3}
-    unfinished = [f for f in folders if not (CAMPAIGN_ROOT / f / "metrics.json").is_file()]
+    depth = len(Path(campaign.dir).parts)
+    folders = {Path(p).parts[depth] for p in tracked if len(Path(p).parts) > depth + 1}
+    root = campaign.root(REPO_ROOT)
+    unfinished = [f for f in folders if not (root / f / "metrics.json").is_file()]
     assert not unfinished, f"committed run folders without metrics.json: {unfinished}"
 
 
-@pytest.mark.parametrize("run_dir", finished_runs(), ids=lambda path: path.name)
-def test_committed_run_is_complete_and_consistent(run_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "run_dir"), finished_runs(), ids=lambda value: getattr(value, "name", value)
+)
+def test_committed_run_is_complete_and_consistent(name: str, run_dir: Path) -> None:
+    campaign = _campaign(name)
     folder = RunFolder(run_dir)
     for path in (folder.config, run_dir / ".hydra" / "overrides.yaml", folder.curves):
         assert path.is_file(), f"{path} is missing"
@@ -76,27 +90,23 @@ def test_committed_run_is_complete_and_consistent(run_dir: Path) -> None:
         p.stat().st_size for p in run_dir.rglob("*") if p.is_file() and "checkpoints" not in p.parts
     )
     assert size < RUN_BYTES_LIMIT, f"{run_dir.name}: {size} bytes"
-    # the folder is the job its overrides name, and a job of the plan
-    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
-    job = dict(item.split("=", 1) for item in overrides)
-    assert run_dir.name == plan.job_dirname(job)
-    planned = {
-        plan.job_dirname(j)
-        for precision in ("32-true", "bf16-mixed")
-        for stage in plan.stages(precision, plan.EPOCHS)
-        for j in stage.jobs()
-    }
-    assert run_dir.name in planned
-    # metrics.json says what the configuration asked for
+    # the folder is a job its campaign planned, and its configuration is that job's
+    planned = {job_dirname(j): j for j in campaign.jobs()}
+    assert run_dir.name in planned, f"{run_dir.name} is no job of campaign {name}"
+    job = campaign.full_overrides(planned[run_dir.name])
     metrics = json.loads(folder.metrics.read_text())
     config = yaml.safe_load(folder.config.read_text())
     assert metrics["status"] == "ok"
     assert metrics["loss"] == config["loss"]["name"] == job["loss"]
     assert metrics["seed"] == config["seed"] == int(job["seed"])
-    assert metrics["ir"] == config["ir"] == float(job["ir"])
+    assert config["dataset"]["seed"] == int(job.get("dataset.seed", 0))
+    assert metrics["ir"] == config["ir"] == (None if job["ir"] == "null" else float(job["ir"]))
     assert metrics["precision"] == config["trainer"]["precision"] == job["trainer.precision"]
     assert metrics["epochs"] == config["trainer"]["max_epochs"] == int(job["trainer.max_epochs"])
     assert metrics["threads"] == config["threads"] == 1
+    if "environment" in metrics:  # runs made since it is recorded
+        assert metrics["environment"]["threads"] == 1 and metrics["environment"]["device"]
+
     # every headline figure recomputes from the compact predictions
     with np.load(folder.predictions) as stored:
         assert COMPACT_POSITIONS_KEY in stored.files
@@ -114,11 +124,18 @@ def test_committed_run_is_complete_and_consistent(run_dir: Path) -> None:
             assert summary[name] == pytest.approx(section[name], abs=FIGURE_TOLERANCE), name
 
 
-def test_results_page_is_rebuilt_from_the_committed_runs() -> None:
-    """docs/results.md and the README's verdicts are exactly what the report writes from the
-    runs: no figure by hand."""
-    selected = load_runs(CAMPAIGN_ROOT, exclude=CAMPAIGN_ROOT / "report")
-    last = load_runs(CAMPAIGN_ROOT, exclude=CAMPAIGN_ROOT / "report", figures="last")
-    page = results_page(selected, last, RESULTS_COMMAND)
-    assert RESULTS_PAGE.read_text() == page
-    assert headline(Campaign(selected, last)) in (REPO_ROOT / "README.md").read_text()
+@pytest.mark.parametrize("name", CAMPAIGNS)
+def test_the_campaign_page_is_rebuilt_from_the_committed_runs(name: str, tmp_path: Path) -> None:
+    """Each campaign's page, and the README's verdicts, are exactly what ``python -m
+    imbloss.results page`` writes from the runs: no figure by hand."""
+    campaign = _campaign(name)
+    readme = tmp_path / "README.md"
+    shutil.copyfile(REPO_ROOT / "README.md", readme)
+    out = tmp_path / Path(campaign.page).name
+    command = f"python -m imbloss.results page --campaign {name} --out {campaign.page}"
+    if name == "fmnist":
+        command += " --readme README.md"
+    write_campaign_page(campaign, campaign.root(REPO_ROOT), out, REPO_ROOT, str(readme), command)
+    assert out.read_text() == (REPO_ROOT / campaign.page).read_text()
+    if name == "fmnist":  # the default campaign writes the README's headline
+        assert readme.read_text() == (REPO_ROOT / "README.md").read_text()

@@ -35,6 +35,7 @@ from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.loggers import build_loggers, finish_wandb
 from imbloss.module import ImbalancedClassifier
 from imbloss.multirun.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
+from imbloss.runs.environment import run_environment
 from imbloss.runs.folder import FolderConflictError, prune_checkpoints, restore_hydra_files
 from imbloss.runs.layout import RunFolder
 from imbloss.runs.lock import FolderBusyError, hold_run_folder
@@ -191,9 +192,11 @@ def evaluate_and_finish(
     device: torch.device,
 ) -> dict[str, Any]:
     """The post-fit stage of one run or stacked member (:func:`imbloss.evaluation.evaluate_member`
-    into the current job's folder), the checkpoints it no longer needs removed (``checkpoints``),
-    then the end of its W&B run and the printed summary."""
+    into the current job's folder, with where it ran:
+    :func:`imbloss.runs.environment.run_environment`), the checkpoints it no longer needs removed
+    (``checkpoints``), then the end of its W&B run and the printed summary."""
     output_dir = _output_dir()
+    info = {**info, "environment": run_environment(device)}
     try:
         metrics = evaluate_member(
             net, datamodule, fit, info, output_dir, seed=cfg.seed, loggers=loggers, device=device

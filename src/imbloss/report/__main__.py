@@ -1,12 +1,12 @@
 """``python -m imbloss.report PATH [--out DIR] [--format md csv tex png] [--figures last]
-[--reference LOSS] [--claims FILE]``.
+[--reference LOSS]``.
 
 Reads every run below PATH (``metrics.json``, ``error.json``, ``.hydra/config.yaml``) and writes
 the tables (Markdown, CSV, LaTeX) and PNG plots into DIR (default ``PATH/report``), printing
 where it wrote what. ``--figures last`` builds every table from the weights after the final
 epoch instead of the checkpoint selected on validation G-mean; ``--reference`` names the loss the
-paired comparisons are made against (default ``pf``). ``--claims FILE`` also writes the results
-campaign's page (``docs/results.md``: :mod:`imbloss.results.claims`) from the same runs. Exits
+paired comparisons are made against (default ``pf``). A campaign's claims page is written by
+``python -m imbloss.results page`` (the campaign uses the report, not the other way). Exits
 with status 2 and one message when PATH holds no run or an option's value is not accepted.
 """
 
@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from imbloss.errors import ConfigError
 from imbloss.report.build import FORMATS, build_report
-from imbloss.report.runs import FIGURES, load_runs
-from imbloss.results.claims import write_results_page
+from imbloss.report.runs import FIGURES
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -49,18 +47,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="loss of the paired comparisons (default: pf, when it ran)",
     )
-    parser.add_argument(
-        "--claims",
-        default=None,
-        metavar="FILE",
-        help="also write the campaign's results page with one verdict per claim (docs/results.md)",
-    )
-    parser.add_argument(
-        "--readme",
-        default=None,
-        metavar="FILE",
-        help="with --claims: put the headline verdicts into FILE between its marker comments",
-    )
     return parser.parse_args(argv)
 
 
@@ -81,19 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in report.written:
         print(f"wrote {path}")
     print(f"report: {report.out_dir / 'report.md'}")
-    if args.claims is not None:
-        root = Path(args.path)
-        command = " ".join(["python -m imbloss.report", args.path, "--claims", args.claims])
-        if args.readme:
-            command += f" --readme {args.readme}"
-        page = write_results_page(
-            root,
-            Path(args.claims),
-            lambda path, figures: load_runs(path, exclude=report.out_dir, figures=figures),
-            command,
-            Path(args.readme) if args.readme else None,
-        )
-        print(f"results page: {page}")
     return 0
 
 

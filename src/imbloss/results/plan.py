@@ -1,220 +1,153 @@
-"""The results campaign: its stages in order of priority, their grids, and the folders they fill.
+"""From a campaign file to what runs: the ``train.py -m`` commands of its stages, the earlier
+runs it reuses, and what each stage still lacks.
 
-Every stage is one or more multiruns of ``train.py`` with ``campaign=fmnist``
-(``conf/campaign/fmnist.yaml``): one fixed folder, ``results/fmnist_step``, and one subfolder per
-job named after its overrides, sorted (Hydra's ``override_dirname``). The same job of two stages is
-therefore one folder: a finished job is never trained twice, and running a stage again continues
-it. :func:`job_dirname` names those folders, so the report can count what each stage still lacks.
-
-Two decisions, each measured by a stage of its own, fix the settings of the later stages
-(docs/results.md gives the measurements): ``PRECISION``, from the paired bf16-against-float32
-stage, and ``EPOCHS``, the campaign's schedule, confirmed (``EPOCHS_CONFIRMED``) or changed by
-the paired 200-epoch stage. Until a decision is recorded here, the stages that rest on it refuse
-to start: the schedule stage waits for the precision, the others for both.
+Every grid of a stage is one multirun of ``train.py`` with ``campaign=<job_config>`` into the
+campaign folder, one subfolder per job named after the overrides that vary within the campaign
+(:func:`imbloss.results.config.job_dirname`; the campaign's fixed overrides and the overrides
+given after ``--`` are excluded from the names). The same job of two stages is therefore one
+folder: a finished job is never trained twice, and running a stage again continues it.
+Replicates run outermost, so replicate 0 of every cell of a grid finishes before replicate 1
+starts.
 """
 
 from __future__ import annotations
 
-import itertools
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from imbloss.errors import ConfigError
+from imbloss.results.config import CampaignConfig, Grid, Job, Stage, job_dirname, sweep_values
+from imbloss.runs.layout import RunFolder
 
-CAMPAIGN = "fmnist"
-CAMPAIGN_DIR = "results/fmnist_step"
-# The decisions; see docs/results.md, "Precision" and "Schedule". PRECISION None: not decided
-# yet; EPOCHS is the candidate schedule until the schedule stage confirms it.
-PRECISION: str | None = "32-true"
-EPOCHS = 60
-EPOCHS_CONFIRMED = True
-DECISIONS = ("precision", "schedule")
-SOURCE_LOSSES = ("pf", "wce", "focal", "focal_alpha", "ldam", "wldam")
-# `la` at tau = 1 is `bsm` (the same loss: bit-identical runs), so only `bsm` runs.
-BASELINE_LOSSES = ("ce", "bsm")
-SEEDS = (0, 1, 2)
-EXTRA_SEEDS = (3, 4)  # for pf and wce at IR=100 and 200
-PRECISION_CHECK_LOSSES = ("pf", "wce", "ldam")
-PRECISION_CHECK_EPOCHS = 60
-SCHEDULE_CHECK_LOSSES = ("pf", "wce")
-SOURCE_EPOCHS = 200
+# what a reused run's copy leaves behind: checkpoints, locks, the stacked and halving state
+NOT_REUSED = ("checkpoints", "job.lock", ".imbloss", ".stacked")
 
-Grid = Mapping[str, str]  # override key -> comma-separated values (Hydra's sweep syntax)
+
+def parse_extras(extras: Sequence[str], campaign: CampaignConfig) -> dict[str, str]:
+    """The overrides given after ``--`` (``key=value`` each), which go to every job; a
+    ConfigError for one that is not ``key=value`` or that sets what names a job (a grid key or
+    the replicate key: choose stages and ``--replicates`` instead)."""
+    naming = set(campaign.replicate_keys)
+    for stage in campaign.stages:
+        for grid in stage.grids:
+            naming |= set(grid.overrides) | set(grid.fixed)
+    parsed: dict[str, str] = {}
+    for extra in extras:
+        key, sep, value = extra.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"override {extra!r} after -- is not key=value; accepted: e.g. trainer.max_epochs=1"
+            )
+        if key.lstrip("+~") in naming:
+            raise ConfigError(
+                f"override {extra!r} after -- sets {key!r}, which names the campaign's jobs; "
+                f"accepted: any other key (the jobs' own keys: {', '.join(sorted(naming))})"
+            )
+        parsed[key] = value
+    return parsed
+
+
+def grid_commands(
+    campaign: CampaignConfig,
+    grid: Grid,
+    folder: Path,
+    replicates: int | None = None,
+    extras: Mapping[str, str] | None = None,
+) -> list[list[str]]:
+    """The ``train.py`` arguments of the multiruns of ``grid`` into ``folder``: one per replicate
+    (every replicate key set to k), none for the replicates ``replicates`` leaves out."""
+    extras = dict(extras or {})
+    # the stage's fixed keys replace the campaign's and, like the grid's, name the folders
+    fixed = {**campaign.fixed, **extras, **grid.fixed}
+    following = campaign.replicate_keys[1:]  # set with the first, not part of the names
+    unnamed = {"campaign", *following, *((set(campaign.fixed) | set(extras)) - set(grid.fixed))}
+    return [
+        [
+            "-m",
+            f"campaign={campaign.job_config}",
+            f"hydra.sweep.dir={folder}",
+            f"hydra.job.config.override_dirname.exclude_keys=[{','.join(sorted(unnamed))}]",
+            *(f"{key}={value}" for key, value in fixed.items()),
+            *(f"{key}={k}" for key in campaign.replicate_keys),
+            *(f"{key}={_sweep(value)}" for key, value in grid.overrides.items()),
+        ]
+        for k in grid.replicates
+        if replicates is None or k < replicates
+    ]
+
+
+def _sweep(value: object) -> str:
+    """A grid entry in Hydra's sweep syntax (``a,b,c``)."""
+    return ",".join(sweep_values(value))
+
+
+def reuse_finished(
+    campaign: CampaignConfig, jobs: Sequence[Job], folder: Path, repo: Path
+) -> list[str]:
+    """Copy into ``folder`` every job of ``jobs`` that has not finished there but has finished in
+    a folder of ``campaign.reuse`` (checkpoints and locks left behind); the names copied."""
+    copied = []
+    for job in jobs:
+        target = folder / job_dirname(job)
+        if RunFolder(target).metrics.is_file() or target.exists():
+            continue
+        for reuse in campaign.reuse:
+            source = repo / reuse.dir / job_dirname({**job, **reuse.add})
+            if RunFolder(source).metrics.is_file():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns(*NOT_REUSED))
+                copied.append(f"{job_dirname(job)} (from {reuse.dir})")
+                break
+    return copied
 
 
 @dataclass(frozen=True)
-class Stage:
-    """One step of the campaign: its multiruns (``grids``) and whether it needs the decisions."""
+class StageStatus:
+    """How far a stage is: jobs finished, failed, and still to run."""
 
-    name: str
-    purpose: str
-    grids: tuple[Grid, ...]
-    needs: tuple[str, ...] = DECISIONS  # the decisions it waits for
+    stage: str
+    finished: int
+    failed: int
+    to_run: int
 
-    def jobs(self) -> list[dict[str, str]]:
-        """Every job of the stage, as its overrides (key -> one value), in the order Hydra runs
-        them; jobs shared by two grids once."""
-        seen: dict[str, dict[str, str]] = {}
-        for grid in self.grids:
-            for job in grid_jobs(grid):
-                seen.setdefault(job_dirname(job), job)
-        return list(seen.values())
+    @property
+    def total(self) -> int:
+        return self.finished + self.failed + self.to_run
 
 
-def _values(values: Sequence[object]) -> str:
-    return ",".join(str(v) for v in values)
+def stage_status(
+    campaign: CampaignConfig, stage: Stage, folder: Path, replicates: int | None = None
+) -> StageStatus:
+    """Count the jobs of ``stage`` in ``folder`` by what their folders hold."""
+    folders = [RunFolder(folder / job_dirname(j)) for j in campaign.stage_jobs(stage, replicates)]
+    finished = sum(f.metrics.is_file() for f in folders)
+    failed = sum(f.error.is_file() and not f.metrics.is_file() for f in folders)
+    return StageStatus(stage.name, finished, failed, len(folders) - finished - failed)
 
 
-def grid_jobs(grid: Grid) -> list[dict[str, str]]:
-    """The cartesian product of a grid, the last key varying fastest (Hydra's basic sweeper)."""
-    keys = list(grid)
-    choices = [grid[key].split(",") for key in keys]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+def precisions(campaign: CampaignConfig, stages: Sequence[Stage]) -> set[str]:
+    """The ``trainer.precision`` values the jobs of ``stages`` train in."""
+    found = set()
+    for stage in stages:
+        for grid in stage.grids:
+            for job in campaign.grid_jobs(grid):
+                found.add(campaign.full_overrides(job).get("trainer.precision", "32-true"))
+    return found
 
 
-def job_dirname(job: Mapping[str, str]) -> str:
-    """The folder of one job below the campaign folder: Hydra's ``override_dirname`` of its
-    overrides (``key=value`` sorted, joined by commas; ``campaign`` excluded)."""
-    return ",".join(sorted(f"{k}={v}" for k, v in job.items() if k != "campaign"))
+def chosen_stages(campaign: CampaignConfig, names: Sequence[str]) -> list[Stage]:
+    """The named stages (all checked before any runs), or every stage in order of priority."""
+    if not names:
+        return list(campaign.stages)
+    unknown = [name for name in names if name not in {s.name for s in campaign.stages}]
+    if unknown:
+        campaign.stage(unknown[0])  # raises the ConfigError naming the accepted stages
+    return [campaign.stage(name) for name in names]
 
 
-def stages(precision: str | None = None, epochs: int | None = None) -> list[Stage]:
-    """The campaign's stages in order of priority, at ``precision`` and ``epochs`` (default: the
-    recorded decisions, ``PRECISION`` and ``EPOCHS``)."""
-    precision = PRECISION if precision is None else precision
-    epochs = EPOCHS if epochs is None else epochs
-    fixed = {"trainer.max_epochs": str(epochs), "trainer.precision": str(precision)}
-    step = {"experiment": "fmnist_step"}
-    all_losses = _values((*SOURCE_LOSSES, *BASELINE_LOSSES))
-
-    def ir_stage(ir: int, extra_seeds: bool) -> Stage:
-        # The extra seeds of pf and wce run first: with seeds 0-2 of both from the earlier stages,
-        # they complete the headline pair before the other losses start.
-        grids: list[Grid] = []
-        if extra_seeds:
-            grids.append(
-                {
-                    **step,
-                    "ir": str(ir),
-                    "loss": _values(SCHEDULE_CHECK_LOSSES),
-                    "seed": _values(EXTRA_SEEDS),
-                    **fixed,
-                }
-            )
-        grids.append({**step, "ir": str(ir), "loss": all_losses, "seed": _values(SEEDS), **fixed})
-        purpose = f"Table IV/VI at IR={ir}: the source's six losses and the baselines"
-        return Stage(f"ir{ir}", purpose, tuple(grids))
-
-    return [
-        Stage(
-            "precision",
-            f"bf16-mixed against 32-true, paired seeds, IR=100, {PRECISION_CHECK_EPOCHS} epochs",
-            (
-                {
-                    **step,
-                    "ir": "100",
-                    "loss": _values(PRECISION_CHECK_LOSSES),
-                    "seed": _values(SEEDS),
-                    "trainer.max_epochs": str(PRECISION_CHECK_EPOCHS),
-                    "trainer.precision": "32-true,bf16-mixed",
-                },
-            ),
-            needs=(),
-        ),
-        Stage(
-            "schedule",
-            f"the source's {SOURCE_EPOCHS} epochs against the campaign's, paired seeds, IR=100",
-            (
-                {
-                    **step,
-                    "ir": "100",
-                    "loss": _values(SCHEDULE_CHECK_LOSSES),
-                    "seed": "0,1",
-                    "trainer.max_epochs": str(SOURCE_EPOCHS),
-                    "trainer.precision": str(precision),
-                },
-            ),
-            needs=("precision",),
-        ),
-        ir_stage(100, extra_seeds=True),
-        ir_stage(200, extra_seeds=True),
-        ir_stage(10, extra_seeds=False),
-        Stage(
-            "label_noise",
-            "robustness to label noise (Sec. III-D), IR=100; noise 0 is stage ir100",
-            (
-                {
-                    **step,
-                    "ir": "100",
-                    "loss": "pf,wce,ce",
-                    "dataset.label_noise": "0.2,0.4",
-                    "seed": _values(SEEDS),
-                    **fixed,
-                },
-            ),
-        ),
-        Stage(
-            "resampling",
-            "resampling against a loss (Sec. II), IR=100; sampler=none is stage ir100",
-            (
-                {
-                    **step,
-                    "ir": "100",
-                    "loss": "ce,pf",
-                    "sampler": "oversample,class_balanced,drs",
-                    "seed": _values(SEEDS),
-                    **fixed,
-                },
-            ),
-        ),
-        Stage(
-            "binary",
-            "the second source's claim, a Fashion-MNIST analogue: Shirt against the rest at "
-            "10 % and 5 % minority, its MLP and SGD, float32, the campaign's schedule",
-            (
-                {
-                    "experiment": "fmnist_binary",
-                    "ir": "null,19",
-                    "loss": "mse,mfe,msfe,ce,wce",
-                    "seed": _values(SEEDS),
-                    "trainer.max_epochs": str(epochs),
-                    "trainer.precision": "32-true",  # bf16 is checked for the CNN only
-                },
-            ),
-        ),
-    ]
-
-
-def stage_named(name: str, all_stages: Sequence[Stage]) -> Stage:
-    """The stage called ``name``; a ConfigError naming the accepted ones otherwise."""
-    for stage in all_stages:
-        if stage.name == name:
-            return stage
-    accepted = ", ".join(s.name for s in all_stages)
-    raise ConfigError(f"unknown campaign stage {name!r}; accepted: {accepted}")
-
-
-def undecided() -> set[str]:
-    """The decisions not recorded yet."""
-    missing = set() if PRECISION is not None else {"precision"}
-    return missing if EPOCHS_CONFIRMED else missing | {"schedule"}
-
-
-def check_decided(stage: Stage) -> None:
-    """A ConfigError if ``stage`` rests on a decision not recorded yet."""
-    waiting = [name for name in stage.needs if name in undecided()]
-    if waiting:
-        measured_by = {"precision": "precision", "schedule": "schedule"}
-        raise ConfigError(
-            f"campaign stage {stage.name!r} needs the {' and '.join(waiting)} decision(s), which "
-            f"the stage(s) {', '.join(repr(measured_by[w]) for w in waiting)} measure; record "
-            "them in imbloss/results/plan.py (PRECISION, EPOCHS_CONFIRMED; see docs/results.md)"
-        )
-
-
-def stage_commands(stage: Stage) -> list[list[str]]:
-    """The ``train.py -m`` arguments of each multirun of ``stage``."""
-    return [
-        ["-m", f"campaign={CAMPAIGN}", *(f"{k}={v}" for k, v in grid.items())]
-        for grid in stage.grids
-    ]
+def check_replicates(value: int | None) -> int | None:
+    """``--replicates`` as None or a count >= 1."""
+    if value is not None and value < 1:
+        raise ConfigError(f"--replicates={value} is out of range; accepted: an integer >= 1")
+    return value

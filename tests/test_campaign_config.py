@@ -1,0 +1,214 @@
+"""Campaigns as configuration: the files, the jobs and folders they plan, the runner's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imbloss.errors import ConfigError
+from imbloss.results import __main__ as results_cli
+from imbloss.results.config import job_dirname, load_campaign, parse_campaign
+from imbloss.results.plan import grid_commands, parse_extras, reuse_finished, stage_status
+
+from conftest import REPO_ROOT
+
+LOSSES = {"pf", "wce", "focal", "focal_alpha", "ldam", "wldam", "ce", "bsm"}
+
+
+def test_the_fmnist_campaign_plans_the_issues_cells() -> None:
+    campaign = load_campaign("fmnist", REPO_ROOT)
+    counts = {stage.name: len(campaign.stage_jobs(stage)) for stage in campaign.stages}
+    # 8 losses x 5 replicates per IR; 3 losses x 2 noise levels x 5; 2 x 3 samplers x 5;
+    # 5 losses x 2 minority fractions x 5; 5 headline losses x 2 IRs x replicates 5-9
+    assert counts == {
+        "ir100": 40,
+        "ir200": 40,
+        "ir10": 40,
+        "label_noise": 30,
+        "resampling": 30,
+        "binary": 50,
+        "headline10": 50,
+    }
+    ir100 = campaign.stage_jobs(campaign.stage("ir100"))
+    assert {job["loss"] for job in ir100} == LOSSES
+    assert sorted({int(job["seed"]) for job in ir100}) == [0, 1, 2, 3, 4]
+    # replicates run outermost: replicate 0 of every loss first
+    assert [job["seed"] for job in ir100[:8]] == ["0"] * 8
+    headline = campaign.stage_jobs(campaign.stage("headline10"))
+    assert sorted({int(job["seed"]) for job in headline}) == [5, 6, 7, 8, 9]
+    assert campaign.fixed["trainer.precision"] == "bf16-mixed"
+    binary = campaign.stage_jobs(campaign.stage("binary"))
+    full = campaign.full_overrides(binary[0])
+    assert full["trainer.precision"] == "32-true" and full["experiment"] == "fmnist_binary"
+    assert full["dataset.seed"] == full["seed"]
+
+
+def test_the_one_subsample_campaign_names_the_committed_folders() -> None:
+    campaign = load_campaign("fmnist_one_subsample", REPO_ROOT)
+    counts = {stage.name: len(campaign.stage_jobs(stage)) for stage in campaign.stages}
+    assert counts == {"precision": 18, "schedule": 4, "ir100": 28, "ir200": 28, "ir10": 24}
+    precision = {job_dirname(j) for j in campaign.stage_jobs(campaign.stage("precision"))}
+    ir100 = {job_dirname(j) for j in campaign.stage_jobs(campaign.stage("ir100"))}
+    assert len(precision & ir100) == 9  # the float32 pf, wce, ldam x seeds 0-2: trained once
+    assert campaign.replicate_keys == ("seed",)
+    finished = stage_status(campaign, campaign.stage("ir200"), campaign.root(REPO_ROOT))
+    assert (finished.finished, finished.to_run) == (28, 0)
+
+
+def test_a_jobs_folder_is_hydras_override_dirname(compose_train_cfg) -> None:
+    campaign = load_campaign("fmnist", REPO_ROOT)
+    for stage in campaign.stages:
+        grid = stage.grids[-1]
+        command = grid_commands(campaign, grid, Path("/tmp/campaign"))[-1]
+        job = campaign.grid_jobs(grid)[-1]
+        # one job of the multirun: every swept key at the job's value
+        overrides = [arg for arg in command[1:] if not arg.startswith("hydra.sweep.dir")]
+        single = [
+            f"{a.split('=')[0]}={job[a.split('=')[0]]}" if a.split("=")[0] in job else a
+            for a in overrides
+        ]
+        cfg = compose_train_cfg(*single)
+        assert cfg.hydra.job.override_dirname == job_dirname(job), stage.name
+        assert cfg.hydra.sweep.subdir == job_dirname(job)
+        assert cfg.seed == cfg.dataset.seed == int(job["seed"])
+        assert cfg.threads == 1 and cfg.hydra.launcher.n_jobs == 2
+
+
+def test_grid_commands_one_multirun_per_replicate() -> None:
+    campaign = load_campaign("fmnist", REPO_ROOT)
+    grid = campaign.stage("ir100").grids[0]
+    commands = grid_commands(campaign, grid, Path("/r"), replicates=2, extras={"a.b": "1"})
+    assert len(commands) == 2
+    assert commands[1] == [
+        "-m",
+        "campaign=replicates",
+        "hydra.sweep.dir=/r",
+        "hydra.job.config.override_dirname.exclude_keys="
+        "[a.b,campaign,dataset.seed,experiment,trainer.max_epochs,trainer.precision]",
+        "experiment=fmnist_step",
+        "trainer.max_epochs=60",
+        "trainer.precision=bf16-mixed",
+        "a.b=1",
+        "seed=1",
+        "dataset.seed=1",
+        "ir=100",
+        "loss=pf,wce,focal,focal_alpha,ldam,wldam,ce,bsm",
+    ]
+    # a stage's own fixed keys replace the campaign's, and name the folders
+    binary = grid_commands(campaign, campaign.stage("binary").grids[0], Path("/r"), 1)[0]
+    assert "experiment=fmnist_binary" in binary and "experiment=fmnist_step" not in binary
+    assert binary[3].endswith("[campaign,dataset.seed,trainer.max_epochs]")
+
+
+def test_overrides_after_the_separator_may_not_name_jobs() -> None:
+    campaign = load_campaign("fmnist", REPO_ROOT)
+    assert parse_extras(["trainer.max_epochs=1", "paths.data_dir=/d"], campaign) == {
+        "trainer.max_epochs": "1",
+        "paths.data_dir": "/d",
+    }
+    with pytest.raises(ConfigError, match=r"'loss'.*names the campaign's jobs"):
+        parse_extras(["loss=pf"], campaign)
+    with pytest.raises(ConfigError, match=r"'dataset\.seed'"):
+        parse_extras(["dataset.seed=3"], campaign)
+    with pytest.raises(ConfigError, match="is not key=value"):
+        parse_extras(["trainer.max_epochs"], campaign)
+
+
+def _campaign(**changes: object) -> dict[str, object]:
+    raw: dict[str, object] = {
+        "name": "tiny",
+        "dir": "results/tiny",
+        "page": "docs/tiny.md",
+        "job_config": "replicates",
+        "replicates": 2,
+        "stages": [{"name": "a", "grid": {"loss": ["pf", "ce"]}}],
+    }
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"replicates": 0}, r"replicates=0 is not a set of replicates"),
+        ({"replicates": [1, 1]}, r"replicates=\[1, 1\] is not a set"),
+        ({"stages": []}, "has no stages"),
+        ({"stages": [{"name": "a", "grid": {}}]}, "is empty"),
+        (
+            {"stages": [{"name": "a", "grid": {"x": 1}}, {"name": "a", "grid": {"x": 2}}]},
+            "names a stage twice",
+        ),
+        ({"claims": [{"kind": "better", "text": "t"}]}, "kind='better' is unknown; accepted"),
+        ({"claims": [{"kind": "difference", "text": "t", "a": {}}]}, r"lacks b"),
+        ({"rules": {"similarity": "t-test"}}, "accepted: tost, interval"),
+    ],
+)
+def test_a_bad_campaign_file_is_refused_with_the_reason(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_campaign(_campaign(**changes))
+
+
+def test_an_unknown_campaign_or_stage_names_the_accepted_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert results_cli.main(["status", "--campaign", "nope"]) == 2
+    assert "unknown campaign 'nope'" in capsys.readouterr().err
+    assert results_cli.main(["run", "table9"]) == 2
+    assert "accepted: ir100, ir200, ir10, label_noise" in capsys.readouterr().err
+    assert results_cli.main(["status", "--", "x=1"]) == 2
+    assert "go with 'run' only" in capsys.readouterr().err
+
+
+def _finished_run(folder: Path, loss: str) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"loss": {"name": loss}}))
+    (folder / "metrics.json").write_text(f'{{"loss": "{loss}"}}')
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "best.ckpt").write_bytes(b"weights")
+    (folder / "job.lock").write_text("")
+
+
+def test_reuse_copies_an_earlier_finished_run_without_checkpoints(tmp_path: Path) -> None:
+    raw = _campaign(
+        reuse=[{"dir": "results/old", "add": {"trainer.precision": "bf16-mixed"}}],
+        replicates=1,
+    )
+    campaign = parse_campaign(raw)
+    old = tmp_path / "results" / "old"
+    _finished_run(old / "loss=pf,seed=0,trainer.precision=bf16-mixed", "pf")
+    folder = tmp_path / "results" / "tiny"
+    copied = reuse_finished(campaign, campaign.jobs(), folder, tmp_path)
+    assert copied == ["loss=pf,seed=0 (from results/old)"]
+    target = folder / "loss=pf,seed=0"
+    assert (target / "metrics.json").read_text() == '{"loss": "pf"}'
+    assert not (target / "checkpoints").exists() and not (target / "job.lock").exists()
+    assert not (folder / "loss=ce,seed=0").exists()  # nothing to reuse for ce
+    assert reuse_finished(campaign, campaign.jobs(), folder, tmp_path) == []  # once
+
+
+def test_run_refuses_emulated_bf16_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "campaigns").mkdir(parents=True)
+    raw = _campaign(fixed={"trainer.precision": "bf16-mixed"})
+    (repo / "campaigns" / "tiny.yaml").write_text(yaml.safe_dump(raw))
+    (repo / "train.py").write_text("")
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(results_cli, "bf16_isa", lambda: [])
+    monkeypatch.setattr(results_cli.torch.cuda, "is_available", lambda: False)
+    ran: list[list[str]] = []
+    monkeypatch.setattr(results_cli, "run_in_own_group", lambda cmd, cwd: ran.append(cmd) or 0)
+    assert results_cli.main(["run", "--campaign", "tiny"]) == 2
+    assert "has no native bf16" in capsys.readouterr().err and not ran
+    assert results_cli.main(["run", "--campaign", "tiny", "--allow-emulated-bf16"]) == 0
+    assert [cmd[-2:] for cmd in ran] == [
+        ["seed=0", "loss=pf,ce"],
+        ["seed=1", "loss=pf,ce"],
+    ]
+    # float32 jobs are never refused
+    ran.clear()
+    assert results_cli.main(["run", "--campaign", "tiny", "--", "trainer.precision=32-true"]) == 0
+    assert len(ran) == 2
