@@ -182,6 +182,7 @@ class Verdict:
     evidence: str
     verdict: str
     p_greater: float  # the difference family's one-sided p-value (NaN: not in the family)
+    planned: bool = True  # False: its cells do not plan that many replicates
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def judge(
         return Verdict("no cell planned", NOT_DECIDED, math.nan)
     planned = all(len(runs.planned(c, first)) == first for c in (a_cell, *b_cells) if first)
     if not planned:
-        return Verdict(f"fewer than {first} replicates planned", NOT_DECIDED, math.nan)
+        return Verdict(f"fewer than {first} replicates planned", NOT_DECIDED, math.nan, False)
     complete = all(runs.complete(c, first) for c in (a_cell, *b_cells))
     a_values = runs.values(a_cell, metric, weights, first)
 
@@ -328,6 +329,10 @@ def claims_section(runs: CampaignRuns, first: int | None) -> tuple[list[str], st
     confidence = float(rules.get("confidence", 0.95))
     cases = claim_cases(runs.campaign)
     judged = {w: [judge(runs, case, w, first, rules) for case in cases] for w in WEIGHTS}
+    # only the claims whose cells plan that many replicates
+    kept = [i for i, verdict in enumerate(judged["selected"]) if verdict.planned]
+    cases = [cases[i] for i in kept]
+    judged = {w: [judged[w][i] for i in kept] for w in WEIGHTS}
     survivors = {w: _holm_survivors(judged[w], confidence) for w in WEIGHTS}
     rows = []
     for i, case in enumerate(cases):
@@ -782,8 +787,9 @@ def campaign_page(
             f"{len(other.records['selected'])} runs under `{other.campaign.dir}`, on their own "
             f"page: [{Path(other.campaign.page).name}]({Path(other.campaign.page).name}). They "
             "measure training noise on one subsample (the table above uses them) and hold the "
-            "checks that fixed the earlier settings.",
+            "checks that fixed the earlier settings:",
             "",
+            *(line.replace("## Check:", "### Check:") for line in checks_section(other)),
         ]
     lines += progress_section(runs)
     return "\n".join(line for line in lines).rstrip() + "\n"
