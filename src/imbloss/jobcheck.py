@@ -78,8 +78,9 @@ def _mentions(text: str, value: Any) -> bool:
 
 
 def blamed_keys(key: str, node: DictConfig, text: str) -> list[tuple[str, Any]]:
-    """The leaves of the config node ``key`` that an error message ``text`` points at: those
-    named and holding their value in it, else those named or holding their value in it."""
+    """The leaves of the config node ``key`` (dotted key, value) that an error message ``text``
+    points at: those it names and whose value it holds, else those it names, else those whose
+    value it holds (a name is a whole word, case ignored); several if they tie."""
     scored = []
     for dotted, value in _leaves(OmegaConf.to_container(node, resolve=True), key):
         name = re.escape(dotted.rsplit(".", 1)[-1])
