@@ -194,6 +194,15 @@ def test_lightning_sets_the_epoch_of_the_training_batch_order(tmp_path):
     assert trainer.train_dataloader.sampler.epoch == 2
 
 
+def test_the_image_shape_is_known_before_any_file_is_read(tmp_path):
+    datamodule = ImbalancedDataModule("synthetic", str(tmp_path), channels=3, image_size=5)
+    assert datamodule.input_shape == (3, 5, 5)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert datamodule.input_shape == (3, 5, 5)
+    assert ImbalancedDataModule("cifar100", str(tmp_path / "none")).input_shape == (3, 32, 32)
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -202,7 +211,9 @@ def test_lightning_sets_the_epoch_of_the_training_batch_order(tmp_path):
         ({"ir": 0.5}, r"ir=0.5 is out of range; accepted: a finite number >= 1"),
         ({"ir": float("inf")}, r"ir=inf is out of range"),
         ({"val_fraction": 1.5}, r"val_fraction=1.5 is out of range"),
-        ({"batch_size": 0}, r"batch_size=0 is out of range"),
+        ({"batch_size": 0}, r"dataset.batch_size=0 is out of range"),
+        ({"eval_batch_size": 2.5}, r"dataset.eval_batch_size=2.5 is not an integer"),
+        ({"seed": -1}, r"dataset.seed=-1 is not a seed; accepted: an integer from 0 to 4294967295"),
         ({"colour": True}, r"dataset 'synthetic' has no option colour; accepted: channels"),
     ],
 )

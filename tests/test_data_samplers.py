@@ -158,13 +158,12 @@ def test_unknown_sampler_stops_the_datamodule_before_loading(tmp_path):
         ImbalancedDataModule("synthetic", str(tmp_path), sampler={"name": "smote"})
 
 
-def test_bad_sampler_value_stops_the_datamodule_at_setup(tmp_path):
-    datamodule = ImbalancedDataModule(
-        "synthetic", str(tmp_path), sampler={"name": "class_balanced", "q": -1}
-    )
-    datamodule.prepare_data()
+@pytest.mark.parametrize(
+    "sampler", [{"name": "class_balanced", "q": -1}, {"name": "drs", "start": 0.8, "q": -1}]
+)
+def test_bad_sampler_value_stops_the_datamodule_before_loading(tmp_path, sampler):
     with pytest.raises(ConfigError, match=r"sampler.q=-1 is invalid"):
-        datamodule.setup("fit")
+        ImbalancedDataModule("synthetic", str(tmp_path), sampler=sampler)
 
 
 @pytest.mark.parametrize(

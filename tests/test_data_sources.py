@@ -135,5 +135,7 @@ def test_synthetic_classes_are_learnable(tmp_path):
 
 
 def test_synthetic_rejects_degenerate_sizes(tmp_path):
-    with pytest.raises(ConfigError, match=r"synthetic num_classes=1; accepted: an integer >= 2"):
+    with pytest.raises(
+        ConfigError, match=r"dataset.num_classes=1 is out of range; accepted: an integer >= 2"
+    ):
         load_source("synthetic", tmp_path, num_classes=1)

@@ -80,7 +80,10 @@ def test_every_launcher_is_checked_first(
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("  job ")]
     assert len(lines) == 2
-    assert lines[0].startswith("  job 0 (loss=ce): ValueError: Precision 7 is invalid.")
+    assert lines[0].startswith(
+        "  job 0 (loss=ce): trainer.precision=7 is refused by lightning.Trainer: Precision 7 is "
+        "invalid. Allowed precision values: ("
+    )
     assert not sweep.exists()
 
 

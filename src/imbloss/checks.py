@@ -27,16 +27,29 @@ def checked_number(
     return float(value)
 
 
+# numpy's seeds: ``np.random.seed`` (which ``lightning.seed_everything`` sets) takes 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
 def _is_count(value: object, least: int = 1) -> bool:
     """``value`` is an int (not a bool) >= ``least``."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
-def check_max_epochs(value: object) -> int:
-    """``trainer.max_epochs`` as an int >= 1 (Lightning reads -1 as "train forever")."""
-    if not _is_count(value):
+def check_count(key: str, value: object, least: int = 1) -> int:
+    """``value`` as an int (not a bool) >= ``least``; otherwise a ConfigError naming ``key``."""
+    if not _is_count(value, least):
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        problem = "is out of range" if integer else "is not an integer"
+        raise ConfigError(f"{key}={value!r} {problem}; accepted: an integer >= {least}")
+    return value  # type: ignore[return-value]
+
+
+def check_seed(key: str, value: object) -> int:
+    """``value`` as a seed: an int (not a bool) in ``0 .. MAX_SEED``."""
+    if not (_is_count(value, least=0) and value <= MAX_SEED):  # type: ignore[operator]
         raise ConfigError(
-            f"trainer.max_epochs={value!r} is out of range; accepted: an integer >= 1"
+            f"{key}={value!r} is not a seed; accepted: an integer from 0 to {MAX_SEED}"
         )
     return value  # type: ignore[return-value]
 
@@ -54,7 +67,8 @@ def run_epochs(cfg: DictConfig) -> int:
     """The epochs this run trains to: ``stop_at_epoch`` if set, else ``trainer.max_epochs``.
 
     ``stop_at_epoch`` must lie in ``1 .. trainer.max_epochs`` (a ConfigError names both)."""
-    max_epochs = check_max_epochs(cfg.trainer.get("max_epochs"))
+    # an int >= 1: Lightning reads -1 as "train forever"
+    max_epochs = check_count("trainer.max_epochs", cfg.trainer.get("max_epochs"))
     stop = cfg.get("stop_at_epoch")
     if stop is None:
         return max_epochs
@@ -77,7 +91,9 @@ def check_checkpoints(value: object) -> str:
 
 
 def check_run_config(cfg: DictConfig) -> None:
-    """Every check that must pass before a run loads data or builds a model."""
+    """Every check of the run's own values that must pass before it loads data or builds a
+    model (the objects Hydra builds check theirs: :mod:`imbloss.jobcheck`)."""
+    check_seed("seed", cfg.get("seed"))
     run_epochs(cfg)
     check_threads(cfg.get("threads"))
     check_checkpoints(cfg.get("checkpoints", "best"))

@@ -16,12 +16,13 @@ from typing import Any
 import lightning
 import torch
 
+from imbloss.checks import check_count, check_seed
 from imbloss.data.batches import EpochSampler, TensorBatches
 from imbloss.data.noise import check_label_noise, flip_majority_labels
 from imbloss.data.protocols import ProtocolSettings, apply_protocol, check_protocol
 from imbloss.data.samplers import build_sampler, check_sampler
 from imbloss.data.sampling import seeded_rng
-from imbloss.data.sources import check_source_options, fetch_source, load_source
+from imbloss.data.sources import check_source_options, fetch_source, load_source, source_shape
 from imbloss.data.splits import check_val_fraction, stratified_split
 from imbloss.data.transforms import channel_stats, normalize, random_crop_flip
 from imbloss.errors import ConfigError
@@ -40,8 +41,9 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     which `lightning.seed_everything` sets). `label_noise` flips that fraction of every majority
     class's training labels (`imbloss.data.noise`; validation and test untouched). Evaluation
     splits (`EVAL_SPLITS`): `val`, `test` (the protocol's test split) and `full_test` (the whole
-    official test split of the task's classes), served in order by `eval_batches(split)`. After
-    `prepare_data()` and `setup()`: `num_classes`, `input_shape` (C, H, W), `class_names`,
+    official test split of the task's classes), served in order by `eval_batches(split)`.
+    `input_shape` (C, H, W) is known once constructed (the source's, from its options). After
+    `prepare_data()` and `setup()`: `num_classes`, `class_names`,
     `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
     after the noise), `label_noise_flipped` (per class), `steps_per_epoch` and
     `test_in_full_test` (the positions of the protocol's test samples in `full_test`).
@@ -73,9 +75,9 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         is_number = isinstance(ir, int | float) and not isinstance(ir, bool)
         if ir is not None and not (is_number and math.isfinite(ir) and ir >= 1):
             raise ConfigError(f"ir={ir} is out of range; accepted: a finite number >= 1 (or null)")
-        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if int(value) < 1:
-                raise ConfigError(f"{key}={value} is out of range; accepted: an integer >= 1")
+        self.batch_size = check_count("dataset.batch_size", batch_size)
+        self.eval_batch_size = check_count("dataset.eval_batch_size", eval_batch_size)
+        self.seed = check_seed("dataset.seed", seed)
         check_val_fraction(val_fraction)
         sampler_options = dict(sampler or {"name": "none"})
         self.sampler_name = str(sampler_options.pop("name", "none"))
@@ -86,9 +88,6 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.protocol = protocol
         self.ir = None if ir is None else float(ir)
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size)
         self.val_fraction = float(val_fraction)
         self.augment = augment
         self.settings = ProtocolSettings(
@@ -99,6 +98,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             minority_fraction=minority_fraction,
         )
         self.source_options = {"verify": verify, "download": download, **source_options}
+        self.input_shape = source_shape(name, **self.source_options)
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------ data preparation
@@ -136,7 +136,11 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.class_names = task.class_names
         self.num_classes = task.num_classes
         self.minority_classes = task.minority_classes
-        self.input_shape: tuple[int, int, int] = source.input_shape
+        if source.input_shape != self.input_shape:
+            raise RuntimeError(
+                f"{self.name} images are {source.input_shape}, not {self.input_shape} as its "
+                "source's shape says"
+            )
         counts = {
             split: torch.bincount(targets, minlength=self.num_classes).tolist()
             for split, (_, targets) in self._splits.items()
@@ -145,7 +149,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
         self.full_test_class_counts: list[int] = counts["full_test"]
-        # builds the sampler once: a bad sampler value stops here, before any training
+        # the sampler's values were checked at construction (check_sampler)
         self.steps_per_epoch = math.ceil(self.train_sampler(0).num_samples / self.batch_size)
         log.info(
             "%s / %s (ir=%s, seed=%d): train %s, val %s, test %s, whole test split %s",

@@ -33,6 +33,8 @@ from imbloss.registry import Registry
 from imbloss.schedule import epoch_at
 
 SamplerFactory = Callable[..., EpochSampler]
+# two classes of 2 and 1 samples: what check_sampler builds a sampler over
+PLACEHOLDER_TARGETS = torch.tensor([0, 0, 1])
 _SAMPLERS: Registry[SamplerFactory] = Registry("sampler")
 
 
@@ -58,7 +60,15 @@ def sampler_options(name: str) -> tuple[str, ...]:
 
 
 def check_sampler(name: str, options: Mapping[str, Any]) -> None:
-    """ConfigError for an unknown sampler name or option, naming the accepted ones."""
+    """ConfigError for an unknown sampler name or option, naming the accepted ones, or for a
+    value the sampler refuses (it is built over ``PLACEHOLDER_TARGETS``, before any data)."""
+    build_sampler(name, PLACEHOLDER_TARGETS, 2, 0, **options)
+
+
+def build_sampler(
+    name: str, targets: torch.Tensor, num_classes: int, seed: int, **options: Any
+) -> EpochSampler:
+    """The sampler ``name`` over a training split with labels ``targets`` and training ``seed``."""
     accepted = sampler_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -66,13 +76,6 @@ def check_sampler(name: str, options: Mapping[str, Any]) -> None:
             f"sampler {name!r} got unknown option(s) {', '.join(unknown)}; "
             f"accepted: {', '.join(accepted) or 'none'}"
         )
-
-
-def build_sampler(
-    name: str, targets: torch.Tensor, num_classes: int, seed: int, **options: Any
-) -> EpochSampler:
-    """The sampler ``name`` over a training split with labels ``targets`` and training ``seed``."""
-    check_sampler(name, options)
     return _SAMPLERS.get(name)(targets.cpu(), num_classes, seed, **options)
 
 

@@ -5,9 +5,10 @@ int64 labels and the class names (Sec. IV-A of the first source: Fashion-MNIST 6
 CIFAR-10 and CIFAR-100 50000/10000 32×32×3). CIFAR-100 also carries its 20 superclass ("coarse")
 labels, which the `superclass_pair` protocol of the second source (Sec. III-1) needs.
 
-Each source has a `fetch` step (put the files on disk; run by `prepare_data`) and a `load` step
-(read them; run by `setup`). Files live in torchvision's layout below `data_dir`; loading goes
-through torchvision's own dataset classes.
+Each source has a `fetch` step (put the files on disk; run by `prepare_data`), a `load` step
+(read them; run by `setup`) and a `shape` (the (C, H, W) of one image, from its options alone:
+the checks a job passes first build the network before any file is read). Files live in
+torchvision's layout below `data_dir`; loading goes through torchvision's own dataset classes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from torchvision.datasets import CIFAR10, CIFAR100, FashionMNIST
 from torchvision.datasets.utils import download_and_extract_archive
 
+from imbloss.checks import check_count
 from imbloss.errors import ConfigError
 from imbloss.registry import Registry
 from imbloss.runs.outputs import atomic_file
@@ -69,14 +71,19 @@ COMMON_OPTIONS = ("verify", "download")
 
 Loader = Callable[..., SourceData]
 Fetcher = Callable[..., None]
+Shaper = Callable[..., tuple[int, int, int]]
+FASHION_MNIST_SHAPE = (1, 28, 28)
+CIFAR_SHAPE = (3, 32, 32)
 
 
 @dataclass(frozen=True)
 class Source:
-    """A registered dataset: `fetch(data_dir, ...)` puts its files on disk, `load` reads them."""
+    """A registered dataset: `fetch(data_dir, ...)` puts its files on disk, `load` reads them,
+    `shape(...)` gives the (C, H, W) of the images `load` returns, reading no file."""
 
     fetch: Fetcher
     load: Loader
+    shape: Shaper
 
 
 _SOURCES: Registry[Source] = Registry("dataset")
@@ -86,11 +93,13 @@ def _fetch_nothing(data_dir: Path, **options: object) -> None:
     """Fetch step of sources that need no files."""
 
 
-def register_source(name: str, fetch: Fetcher = _fetch_nothing) -> Callable[[Loader], Loader]:
-    """Register `load` (the decorated function) and `fetch` under `name`."""
+def register_source(
+    name: str, shape: Shaper, fetch: Fetcher = _fetch_nothing
+) -> Callable[[Loader], Loader]:
+    """Register `load` (the decorated function), `shape` and `fetch` under `name`."""
 
     def decorate(load: Loader) -> Loader:
-        _SOURCES.add(name, Source(fetch=fetch, load=load))
+        _SOURCES.add(name, Source(fetch=fetch, load=load, shape=shape))
         return load
 
     return decorate
@@ -123,16 +132,28 @@ def check_source_options(name: str, options: dict[str, object]) -> None:
         )
 
 
+def _accepted(function: Callable[..., object], options: dict) -> dict:
+    """The options `function`'s signature names."""
+    parameters = inspect.signature(function).parameters
+    return {key: value for key, value in options.items() if key in parameters}
+
+
 def _call_with_accepted(function: Callable[..., object], data_dir: Path, options: dict) -> object:
     """Call `function(data_dir, **options)` with only the options its signature names."""
-    parameters = inspect.signature(function).parameters
-    return function(data_dir, **{key: value for key, value in options.items() if key in parameters})
+    return function(data_dir, **_accepted(function, options))
 
 
 def fetch_source(name: str, data_dir: str | Path, **options: object) -> None:
     """Put dataset `name`'s files below `data_dir` (decompress, or download where allowed)."""
     check_source_options(name, options)
     _call_with_accepted(get_source(name).fetch, Path(data_dir), options)
+
+
+def source_shape(name: str, **options: object) -> tuple[int, int, int]:
+    """The (C, H, W) of dataset `name`'s images with `options`, reading no file."""
+    check_source_options(name, options)
+    shape = get_source(name).shape
+    return shape(**_accepted(shape, options))
 
 
 def load_source(name: str, data_dir: str | Path, **options: object) -> SourceData:
@@ -185,7 +206,7 @@ def _fetch_fashion_mnist(
     )
 
 
-@register_source("fashion_mnist", fetch=_fetch_fashion_mnist)
+@register_source("fashion_mnist", shape=lambda: FASHION_MNIST_SHAPE, fetch=_fetch_fashion_mnist)
 def load_fashion_mnist(data_dir: Path) -> SourceData:
     """Fashion-MNIST through torchvision's `FashionMNIST` reader: 10 classes of 28×28×1.
 
@@ -283,7 +304,7 @@ def _cifar_images(dataset: CIFAR10) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2)))
 
 
-@register_source("cifar10", fetch=_fetch_cifar10)
+@register_source("cifar10", shape=lambda: CIFAR_SHAPE, fetch=_fetch_cifar10)
 def load_cifar10(data_dir: Path, verify: bool = True) -> SourceData:
     """CIFAR-10 through torchvision's `CIFAR10` reader (md5-checked unless `verify` is false)."""
     splits = []
@@ -308,7 +329,7 @@ def _cifar100_coarse_names(data_dir: Path) -> list[str]:
         return list(pickle.load(handle, encoding="latin1")["coarse_label_names"])
 
 
-@register_source("cifar100", fetch=_fetch_cifar100)
+@register_source("cifar100", shape=lambda: CIFAR_SHAPE, fetch=_fetch_cifar100)
 def load_cifar100(data_dir: Path, verify: bool = True) -> SourceData:
     """CIFAR-100 (fine labels) through torchvision's `CIFAR100` reader, plus superclass labels."""
     splits = []
@@ -335,7 +356,16 @@ SYNTHETIC_GENERATION_SEED = 20240917
 """Fixed seed of the synthetic images: the data set is the same for every subsampling seed."""
 
 
-@register_source("synthetic")
+def synthetic_shape(channels: int = 1, image_size: int = 8) -> tuple[int, int, int]:
+    """(C, H, W) of the synthetic images (the defaults are `load_synthetic`'s)."""
+    return (
+        check_count("dataset.channels", channels),
+        check_count("dataset.image_size", image_size),
+        image_size,
+    )
+
+
+@register_source("synthetic", shape=synthetic_shape)
 def load_synthetic(
     data_dir: Path,
     num_classes: int = 10,
@@ -351,18 +381,11 @@ def load_synthetic(
     `clamp(round(m_k + noise · z), 0, 255)` with z standard normal per pixel. Labels are sorted by
     class within each split (train: `train_per_class` per class, test: `test_per_class`).
     """
-    minimums = {
-        "num_classes": (num_classes, 2),
-        "train_per_class": (train_per_class, 1),
-        "test_per_class": (test_per_class, 1),
-        "channels": (channels, 1),
-        "image_size": (image_size, 1),
-    }
-    for key, (value, minimum) in minimums.items():
-        if value < minimum:
-            raise ConfigError(f"synthetic {key}={value}; accepted: an integer >= {minimum}")
+    check_count("dataset.num_classes", num_classes, least=2)
+    check_count("dataset.train_per_class", train_per_class)
+    check_count("dataset.test_per_class", test_per_class)
+    shape = synthetic_shape(channels, image_size)
     generator = torch.Generator().manual_seed(SYNTHETIC_GENERATION_SEED)
-    shape = (channels, image_size, image_size)
     means = 64.0 + 128.0 * torch.rand((num_classes, *shape), generator=generator)
 
     def sample(per_class: int) -> SplitData:

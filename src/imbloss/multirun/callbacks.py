@@ -12,8 +12,11 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from imbloss.errors import UserError
+from imbloss.jobcheck import check_run
 from imbloss.multirun.preflight import check_sweep, job_folder_name
 from imbloss.multirun.progress import job_label, start_sweep
 from imbloss.runs.folder import FolderState, folder_state
@@ -134,4 +137,20 @@ class SweepPreflight(Callback):
                 file=sys.stderr,
                 flush=True,
             )
+            sys.exit(2)
+
+
+class RunPreflight(Callback):
+    """Checks a single run before Hydra creates or touches its folder, as each job of a multirun
+    is checked (:func:`imbloss.jobcheck.check_run`): exit status 2 and one line if it would
+    fail on bad input. Under data-parallel training the processes after the first (which
+    checked the run) are not checked again."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if rank_zero_only.rank != 0:
+            return
+        try:
+            check_run(config)
+        except UserError as error:
+            print(f"imbloss: error: {error}", file=sys.stderr, flush=True)
             sys.exit(2)

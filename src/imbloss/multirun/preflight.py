@@ -8,45 +8,28 @@ Each job's configuration is composed as Hydra composes it, but cheaply: the conf
 (``loss=pf``, ``experiment=...``) are composed once per distinct combination, and the job's value
 overrides (``ir=100``, ``loss.scale=0.5``) are applied to a copy. A job whose overrides this does
 not cover (a deletion ``~key``) is composed in full. Then, without loading data or training, each
-job must pass what the run checks first (:func:`imbloss.checks.check_run_config`) and:
-
-- the data module's constructor (protocol, ``ir``, sampler and its options, label noise, source
-  options): no data is read;
-- the loss built with its hyperparameters (on two placeholder class counts);
-- the optimiser built over one placeholder parameter;
-- the Lightning trainer built from ``trainer`` (precision, devices, strategy, ...);
-- its folder: one that another configuration claimed (:func:`imbloss.runs.folder.folder_conflict`),
-  or one that another process is training (:func:`imbloss.runs.lock.run_folder_busy`).
-
-Checks of equal configuration nodes are made once. The network is not built: its input shape is
-known only once the data are loaded.
+job passes the checks a single run passes (:class:`imbloss.jobcheck.JobCheck`: its own values,
+the data module, network, loss, optimiser and trainer built from its configuration, its folder
+where its name is known); checks of equal configuration nodes are made once.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
 from hydra import compose
 from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from imbloss.checks import check_run_config
 from imbloss.errors import find_user_error
-from imbloss.runs.folder import folder_conflict
-from imbloss.runs.lock import run_folder_busy
+from imbloss.jobcheck import JobCheck, current_hydra_config
 
-PLACEHOLDER_COUNTS = [100, 10]
 JOB_NUM_SUBDIR = "${hydra.job.num}"
 OVERRIDE_DIRNAME_SUBDIR = "${hydra.job.override_dirname}"
 
@@ -111,31 +94,6 @@ class _Composer:
         return cfg
 
 
-def _node_key(node: Any) -> str:
-    return json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True, default=str)
-
-
-def _checks() -> dict[str, Callable[[DictConfig], object]]:
-    """Each check: what it builds from a job's configuration, without data or training."""
-
-    def trainer(cfg: DictConfig) -> object:
-        with tempfile.TemporaryDirectory() as scratch:
-            return instantiate(
-                cfg.trainer,
-                logger=False,
-                callbacks=[],
-                enable_checkpointing=False,
-                default_root_dir=scratch,
-            )
-
-    return {
-        "dataset": lambda cfg: instantiate(cfg.dataset),
-        "loss": lambda cfg: instantiate(cfg.loss, class_counts=PLACEHOLDER_COUNTS),
-        "optimizer": lambda cfg: instantiate(cfg.optimizer)([torch.zeros(1, requires_grad=True)]),
-        "trainer": trainer,
-    }
-
-
 def override_dirname(config: DictConfig, overrides: Sequence[str]) -> str:
     """``hydra.job.override_dirname`` of a job with ``overrides`` in the multirun ``config``."""
     settings = config.hydra.job.config.override_dirname
@@ -161,18 +119,13 @@ def check_sweep(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
     """Every job of ``jobs`` (each its list of overrides) that would fail, in order.
     ``config`` is the multirun's (with its ``hydra`` node): ``${hydra:...}`` resolves against it
     while the jobs are checked."""
-    saved = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)
-    try:
+    with current_hydra_config(config):
         return _check_jobs(config, jobs)
-    finally:
-        HydraConfig.instance().cfg = saved
 
 
 def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJob]:
     composer = _Composer(config.hydra.job.config_name)
-    checks = _checks()
-    verdicts: dict[tuple[str, str], str | None] = {}
+    check = JobCheck()
     bad = []
     current = HydraConfig.instance().cfg
     for number, overrides in enumerate(jobs):
@@ -180,32 +133,9 @@ def _check_jobs(config: DictConfig, jobs: Sequence[Sequence[str]]) -> list[BadJo
             current.hydra.job.num = number  # what ${job_devices:...} reads, as in the job
         try:
             cfg = composer.compose(overrides)
-            check_run_config(cfg)
-            for name, check in checks.items():
-                key = (name, _node_key(cfg[name]))
-                if key not in verdicts:
-                    try:
-                        check(cfg)
-                        verdicts[key] = None
-                    except Exception as error:
-                        verdicts[key] = _message(error)
-                if verdicts[key] is not None:
-                    raise _Failed(verdicts[key])
             name = job_folder_name(config, overrides, number)
-            if name is not None:  # another pattern: the folder is checked when the job starts
-                folder = Path(config.hydra.sweep.dir) / name
-                conflict = folder_conflict(folder, OmegaConf.to_container(cfg, resolve=False))
-                if conflict is not None:
-                    raise _Failed(conflict)
-                busy = run_folder_busy(folder)
-                if busy is not None:
-                    raise _Failed(busy)
-        except _Failed as failed:
-            bad.append(BadJob(number, tuple(overrides), str(failed)))
+            # another pattern: the folder is checked when the job starts
+            check(cfg, None if name is None else Path(config.hydra.sweep.dir) / name)
         except Exception as error:
             bad.append(BadJob(number, tuple(overrides), _message(error)))
     return bad
-
-
-class _Failed(Exception):
-    """A check's message for the job at hand."""
