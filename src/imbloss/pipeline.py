@@ -77,13 +77,18 @@ def build_datamodule(cfg: DictConfig) -> ImbalancedDataModule:
 
 
 def build_module(cfg: DictConfig, datamodule: ImbalancedDataModule) -> ImbalancedClassifier:
-    """Network (its initial weights drawn from the global generator), loss and optimiser."""
+    """Network (its initial weights drawn from the global generator), loss, optimiser and
+    learning-rate schedule (``scheduler``: None for ``scheduler=none``)."""
     net = instantiate(cfg.model)(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
     loss_fn = instantiate(cfg.loss, class_counts=datamodule.train_class_counts)
     return ImbalancedClassifier(
-        net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
+        net,
+        loss_fn,
+        instantiate(cfg.optimizer),
+        datamodule.minority_classes,
+        lr_schedule=instantiate(cfg.get("scheduler")),
     )
 
 

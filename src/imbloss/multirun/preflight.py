@@ -13,7 +13,7 @@ job must pass what the run checks first (:func:`imbloss.checks.check_run_config`
 - the data module's constructor (protocol, ``ir``, sampler and its options, label noise, source
   options): no data is read;
 - the loss built with its hyperparameters (on two placeholder class counts);
-- the optimiser built over one placeholder parameter;
+- the optimiser built over one placeholder parameter, and the learning-rate schedule;
 - the Lightning trainer built from ``trainer`` (precision, devices, strategy, ...);
 - its folder: one that another configuration claimed (:func:`imbloss.runs.folder.folder_conflict`),
   or one that another process is training (:func:`imbloss.runs.lock.run_folder_busy`).
@@ -112,7 +112,8 @@ class _Composer:
 
 
 def _node_key(node: Any) -> str:
-    return json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True, default=str)
+    plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return json.dumps(plain, sort_keys=True, default=str)
 
 
 def _checks() -> dict[str, Callable[[DictConfig], object]]:
@@ -132,6 +133,7 @@ def _checks() -> dict[str, Callable[[DictConfig], object]]:
         "dataset": lambda cfg: instantiate(cfg.dataset),
         "loss": lambda cfg: instantiate(cfg.loss, class_counts=PLACEHOLDER_COUNTS),
         "optimizer": lambda cfg: instantiate(cfg.optimizer)([torch.zeros(1, requires_grad=True)]),
+        "scheduler": lambda cfg: instantiate(cfg.scheduler),
         "trainer": trainer,
     }
 
