@@ -176,12 +176,12 @@ def test_a_bad_schedule_in_a_multirun_stops_it_before_training(run_cli, tmp_path
     assert not list(sweep.rglob("metrics.json"))
 
 
-def test_a_folder_claimed_before_the_group_existed_is_the_same_job_with_none(
+def test_a_folder_claimed_before_scheduler_and_shots_existed_is_the_same_job(
     compose_train_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:
     new = OmegaConf.to_container(compose_train_cfg(*TINY), resolve=False)
-    old = {key: value for key, value in new.items() if key != "scheduler"}
-    claim_folder(tmp_path / "job", old)  # as the committed runs were claimed
+    old = {key: value for key, value in new.items() if key not in ("scheduler", "shots")}
+    claim_folder(tmp_path / "job", old)  # as the committed runs were claimed, before both keys
     assert folder_conflict(tmp_path / "job", new) is None
     scheduled = OmegaConf.to_container(
         compose_train_cfg(*TINY, "scheduler=warmup_multistep"), resolve=False

@@ -33,6 +33,7 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.loggers import build_loggers, finish_wandb
+from imbloss.metrics import ShotThresholds
 from imbloss.module import ImbalancedClassifier
 from imbloss.multirun.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
 from imbloss.runs.folder import FolderConflictError, prune_checkpoints, restore_hydra_files
@@ -201,7 +202,15 @@ def evaluate_and_finish(
     output_dir = _output_dir()
     try:
         metrics = evaluate_member(
-            net, datamodule, fit, info, output_dir, seed=cfg.seed, loggers=loggers, device=device
+            net,
+            datamodule,
+            fit,
+            info,
+            output_dir,
+            seed=cfg.seed,
+            loggers=loggers,
+            device=device,
+            shots=ShotThresholds.from_config(cfg.get("shots")),
         )
     except BaseException:
         finish_wandb(loggers, exit_code=1)

@@ -64,6 +64,7 @@ NON_RESULT_KEYS = (
     "checkpoints",
     "callbacks.model_checkpoint.save_weights_only",
     "stop_at_epoch",  # where a rung stops the run: its schedule stays trainer.max_epochs
+    "shots",  # how metrics.json groups the classes (it records them), not what is trained
 )
 # What ``checkpoints`` keeps of a finished run: both checkpoints, the selected one, or neither.
 CHECKPOINT_POLICIES = ("all", "best", "none")
