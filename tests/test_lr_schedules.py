@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
 from imbloss.data import ImbalancedDataModule
@@ -20,7 +20,6 @@ from imbloss.errors import ConfigError
 from imbloss.lr_schedules import WarmupCosine, WarmupMultiStep
 from imbloss.module import ImbalancedClassifier
 from imbloss.pipeline import train
-from imbloss.runs.folder import claim_folder, folder_conflict
 from imbloss.stacked.engine import fit_stack
 
 # The synthetic task and a small MLP: seconds per run
@@ -174,16 +173,3 @@ def test_a_bad_schedule_in_a_multirun_stops_it_before_training(run_cli, tmp_path
         "  job 1 (scheduler.gamma=-1): scheduler.gamma=-1 is invalid; accepted: a number > 0"
     ) in result.stderr
     assert not list(sweep.rglob("metrics.json"))
-
-
-def test_a_folder_claimed_before_scheduler_and_shots_existed_is_the_same_job(
-    compose_train_cfg: Callable[..., DictConfig], tmp_path: Path
-) -> None:
-    new = OmegaConf.to_container(compose_train_cfg(*TINY), resolve=False)
-    old = {key: value for key, value in new.items() if key not in ("scheduler", "shots")}
-    claim_folder(tmp_path / "job", old)  # as the committed runs were claimed, before both keys
-    assert folder_conflict(tmp_path / "job", new) is None
-    scheduled = OmegaConf.to_container(
-        compose_train_cfg(*TINY, "scheduler=warmup_multistep"), resolve=False
-    )
-    assert "(differs in: scheduler)" in folder_conflict(tmp_path / "job", scheduled)

@@ -33,6 +33,7 @@ import yaml
 from imbloss.errors import ConfigError, RunFileError
 from imbloss.metrics import hard_prediction_auc
 from imbloss.multirun.halving import RECORD_FILE as HALVING_RECORD
+from imbloss.runs.folder import KEYS_ADDED_LATER
 from imbloss.runs.layout import PREDICTION_KEYS, RUN_SUBFOLDERS, RunFolder
 from imbloss.runs.readers import read_json_file, read_predictions
 
@@ -102,6 +103,13 @@ LIST_COLUMNS = (
     "missing_fraction",
 )
 
+# Loss hyperparameters added after runs were made, with the value those runs had in effect.
+LOSS_KEYS_ADDED_LATER = {
+    dotted.removeprefix("loss."): value
+    for dotted, value in KEYS_ADDED_LATER.items()
+    if dotted.startswith("loss.")
+}
+_ABSENT = object()
 _SKIPPED_DIRS = RUN_SUBFOLDERS | {"__pycache__"}
 _INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -162,7 +170,8 @@ def _model_name(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
 
 
 def _loss_hparams(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """The loss's hyperparameters as canonical JSON (sorted keys, numbers as floats)."""
+    """The loss's hyperparameters as canonical JSON (sorted keys, numbers as floats; one added
+    after runs were made left out where it holds their value, ``LOSS_KEYS_ADDED_LATER``)."""
     if "hparams" in metrics:
         hparams = dict(metrics["hparams"])
     else:
@@ -171,6 +180,7 @@ def _loss_hparams(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     canonical = {
         k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
         for k, v in hparams.items()
+        if LOSS_KEYS_ADDED_LATER.get(k, _ABSENT) != v  # as a run made before the key reads
     }
     return json.dumps(canonical, sort_keys=True)
 
