@@ -65,6 +65,7 @@ NON_RESULT_KEYS = (
     "callbacks.model_checkpoint.save_weights_only",
     "stop_at_epoch",  # where a rung stops the run: its schedule stays trainer.max_epochs
     "shots",  # how metrics.json groups the classes (it records them), not what is trained
+    "experiment.published",  # the papers' figures a preset's runs are set beside in the report
 )
 # Result keys added after runs were made, with the value those runs had in effect: a claimed
 # configuration without one reads as holding it when the job's configuration has the key (a
