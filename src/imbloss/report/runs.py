@@ -13,7 +13,9 @@ point is then chosen on the last epoch's validation G-mean). The protocol test s
 to ``METRIC_COLUMNS``, the whole test split's to the same names prefixed ``full_``
 (:func:`with_test_set` swaps them in). ``auc_hard`` (the AUC of the predicted labels,
 :func:`imbloss.metrics.hard_prediction_auc`) is not in ``metrics.json``: the loader computes it
-from the run's ``predictions.npz`` (NaN without one).
+from the run's ``predictions.npz`` (NaN without one). A figure a run's ``metrics.json`` lacks (the
+shot accuracies and top-1 error of runs made before them) is NaN. ``published`` lists the papers'
+figures the run's preset sets it beside (``experiment.published`` of its configuration).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pandas as pd
 import yaml
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.metrics import hard_prediction_auc
+from imbloss.metrics import SHOT_FIGURES, hard_prediction_auc
 from imbloss.multirun.halving import RECORD_FILE as HALVING_RECORD
 from imbloss.runs.folder import KEYS_ADDED_LATER
 from imbloss.runs.layout import PREDICTION_KEYS, RUN_SUBFOLDERS, RunFolder
@@ -50,7 +52,17 @@ FULL_PREFIX = "full_"
 # Test-set figures (of the protocol's test split; the whole split's carry FULL_PREFIX).
 # ``auc_hard`` is computed from ``predictions.npz``, the others are read from ``metrics.json``.
 HARD_AUC = "auc_hard"
-RECORDED_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "majority_acc")
+RECORDED_FIGURES = (
+    "gmean",
+    "auc",
+    "f1",
+    "f1_minority",
+    "acc",
+    "minority_acc",
+    "majority_acc",
+    *SHOT_FIGURES,  # many/medium/few-shot accuracy, and the top-1 error on a balanced test set:
+    "top1_error",  # NaN for runs made before them (and for an empty group, or a skewed test set)
+)
 TEST_FIGURES = (*RECORDED_FIGURES, HARD_AUC)
 FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_recall"))
 # The test figures, the validation figures the selection uses, and the fit time.
@@ -94,6 +106,7 @@ RUN_COLUMNS = (
     "class_names",
     "missing_fraction",
     "batches_missing_any",
+    "published",
 )
 LIST_COLUMNS = (
     "per_class_recall",
@@ -101,6 +114,7 @@ LIST_COLUMNS = (
     "minority_classes",
     "class_names",
     "missing_fraction",
+    "published",
 )
 
 # Loss hyperparameters added after runs were made, with the value those runs had in effect.
@@ -292,6 +306,8 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         "class_names": list(metrics.get("class_names") or []),
         "missing_fraction": list(stats.get("missing_fraction") or []),
         "batches_missing_any": _number(stats.get("batches_missing_any")),
+        # the papers' figures its preset sets it beside (experiment.published; [] for none)
+        "published": list(config_value(config, "experiment.published") or []),
     }
     record.update({name: _number(source.get(name)) for name in (*RECORDED_FIGURES, "val_gmean")})
     record["val_auc"] = _number(source.get("val_auc"))
