@@ -16,6 +16,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from imbloss.runs.environment import bf16_isa, cpu_model
 
 from conftest import FAST_OVERRIDES, requires_fashion_mnist
+from helpers.wandb_records import history_values
 
 NEW_KEYS = {"full_test", "gmean_ci95", "auc_ci95", "last", "selected_epoch", "batch_stats"}
 SPEC_KEYS = {
@@ -183,6 +184,8 @@ def test_wandb_without_key_runs_offline(run_cli: Runner, tmp_path: Path) -> None
     assert len(offline_runs) == 1
     assert f"wandb sync {offline_runs[0]}" in result.stdout
     _check_run_folder(run)
+    (records,) = offline_runs[0].glob("run-*.wandb")
+    assert history_values(records, "lr") == ["0.001"]  # every epoch's rate, as in the CSV log
 
 
 @pytest.mark.slow

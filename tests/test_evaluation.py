@@ -17,6 +17,7 @@ from torch import nn
 from imbloss.data import ImbalancedDataModule
 from imbloss.evaluation import FitResult, evaluate_member, weight_set_figures
 from imbloss.intervals import StratifiedBootstrap
+from imbloss.metrics import ShotThresholds
 from imbloss.runs.layout import PREDICTION_KEYS, RunFolder
 
 
@@ -105,6 +106,20 @@ def test_member_files_recompute_from_predictions(tmp_path: Path) -> None:
         assert figures["auc_ci95"] == pytest.approx(expected_ci["auc_ci95"])
         assert figures["auc_ci95"][0] <= figures["auc"] <= figures["auc_ci95"][1]
     assert metrics["gmean"] != metrics["last"]["gmean"]  # two different weight sets
+    # synthetic step IR=10: 20 and 200 training images before the hold-out, at 20 / 100
+    assert metrics["shots"] == {
+        "few": 20,
+        "many": 100,
+        "classes": {"many": [1, 3, 5, 7, 9], "medium": [0, 2, 4, 6, 8], "few": []},
+    }
+    for figures in sections.values():
+        recall = figures["per_class_recall"]
+        assert figures["many_shot_acc"] == pytest.approx(np.mean(recall[1::2]))
+        assert figures["medium_shot_acc"] == pytest.approx(np.mean(recall[0::2]))
+        assert figures["few_shot_acc"] is None  # no class has fewer than 20
+    # the protocol's test split is skewed (5 / 50 a class), the whole one balanced
+    assert metrics["top1_error"] is None and metrics["last"]["top1_error"] is None
+    assert metrics["full_test"]["top1_error"] == pytest.approx(1 - metrics["full_test"]["acc"])
     for key, value in fit.selected_state.items():  # the net ends with the selected weights
         assert torch.equal(net.state_dict()[key], value)
     ((logged, step),) = logger.logged
@@ -112,6 +127,8 @@ def test_member_files_recompute_from_predictions(tmp_path: Path) -> None:
     assert logged["full_test/gmean"] == metrics["full_test"]["gmean"]
     assert logged["last/test/auc"] == metrics["last"]["auc"]
     assert logged["batch_stats/missing_fraction/3"] == 0.0
+    assert logged["last/full_test/many_shot_acc"] == metrics["last"]["full_test"]["many_shot_acc"]
+    assert "test/few_shot_acc" not in logged and "test/top1_error" not in logged  # None: not logged
 
 
 def test_zero_recall_on_the_protocol_test_but_not_on_the_whole_one() -> None:
@@ -121,7 +138,12 @@ def test_zero_recall_on_the_protocol_test_but_not_on_the_whole_one() -> None:
     full_target = torch.cat([test_target, torch.tensor([0, 0])])
     full_probs = torch.cat([test_probs, torch.tensor([[0.9, 0.1], [0.7, 0.3]])])
     predictions = {"test": (test_target, test_probs), "full_test": (full_target, full_probs)}
-    datamodule = SimpleNamespace(minority_classes=[0], full_test_class_counts=[4, 3])
+    datamodule = SimpleNamespace(
+        minority_classes=[0],
+        full_test_class_counts=[4, 3],
+        test_class_counts=[2, 3],
+        protocol_train_class_counts=[15, 120],  # class 0 few-shot, class 1 many-shot
+    )
     bootstraps = {
         "test": StratifiedBootstrap(test_target, seed=0),
         "full_test": StratifiedBootstrap(full_target, seed=0),
@@ -140,6 +162,14 @@ def test_zero_recall_on_the_protocol_test_but_not_on_the_whole_one() -> None:
     wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
     assert wins == 9 and full["auc"] == pytest.approx(9 / 12)
     assert (figures["val_gmean"], figures["val_auc"]) == (0.25, 0.5)
+    # the shot groups follow the training counts: each group's mean recall, none medium-shot
+    assert (figures["few_shot_acc"], figures["many_shot_acc"]) == (0.0, pytest.approx(2 / 3))
+    assert (full["few_shot_acc"], full["many_shot_acc"]) == (0.5, pytest.approx(2 / 3))
+    assert figures["medium_shot_acc"] is None and full["medium_shot_acc"] is None
+    assert figures["top1_error"] is None and full["top1_error"] is None  # neither is balanced
+    wider = weight_set_figures(predictions, val, datamodule, bootstraps, ShotThresholds(10, 200))
+    assert wider["medium_shot_acc"] == pytest.approx((0 + 2 / 3) / 2)
+    assert wider["few_shot_acc"] is None and wider["many_shot_acc"] is None
 
 
 def _recorded_splits(datamodule: ImbalancedDataModule, monkeypatch) -> list[str]:

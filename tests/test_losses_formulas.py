@@ -22,6 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from imbloss.errors import ConfigError
 from imbloss.losses import build_loss
 from imbloss.losses.ldam import ldam_margins
 from imbloss.losses.weights import (
@@ -234,3 +235,39 @@ def test_balanced_softmax_is_cross_entropy_on_logits_plus_log_counts_and_la_with
     bsm = build_loss("bsm", counts)(logits, target)
     torch.testing.assert_close(bsm, direct, rtol=1e-6, atol=0)
     torch.testing.assert_close(bsm, build_loss("la", counts, tau=1.0)(logits, target))
+
+
+# Three samples, labels (0, 0, 1): p = 3/4, 1/2, 3/4, so l = (ln 4/3, ln 2, ln 4/3).
+REDUCTION_LOGITS = torch.log(
+    torch.tensor([[3.0, 1.0], [1.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+)
+REDUCTION_TARGET = torch.tensor([0, 0, 1])
+L43, L2 = math.log(4 / 3), math.log(2)
+
+
+@pytest.mark.parametrize(
+    ("name", "hparams", "weights"),
+    [
+        ("wce", {}, (1 / 3, 1.0)),  # counts (3, 1): alpha = (1/3, 1); as C-normalised (1/2, 3/2)
+        ("cb", {"beta": 0.5}, (8 / 11, 14 / 11)),  # (0.5/0.875, 0.5/0.5) = (4/7, 1), sum C = 2
+    ],
+)
+def test_weighted_mean_and_mean_reductions_by_hand(name, hparams, weights) -> None:
+    w0, w1 = weights
+    weighted = build_loss(name, [3, 1], **hparams)(REDUCTION_LOGITS, REDUCTION_TARGET).item()
+    assert weighted == pytest.approx((w0 * L43 + w0 * L2 + w1 * L43) / (2 * w0 + w1), rel=1e-6)
+    mean = build_loss(name, [3, 1], reduction="mean", **hparams)
+    c0, c1 = 2 * w0 / (w0 + w1), 2 * w1 / (w0 + w1)  # the weights rescaled to sum to C = 2
+    expected = (c0 * L43 + c0 * L2 + c1 * L43) / 3  # divided by N = 3, not by the weight total
+    assert mean(REDUCTION_LOGITS, REDUCTION_TARGET).item() == pytest.approx(expected, rel=1e-6)
+    # per batch the two differ by N / sum_i w_i (C-normalised weights): here 3 / (2 c0 + c1)
+    assert mean(REDUCTION_LOGITS, REDUCTION_TARGET).item() == pytest.approx(
+        weighted * (2 * c0 + c1) / 3, rel=1e-6
+    )
+
+
+def test_an_unknown_reduction_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"reduction='sum' is invalid; accepted: weighted_mean, mean"
+    ):
+        build_loss("cb", [3, 1], reduction="sum")

@@ -6,7 +6,15 @@ import torch
 from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
-from imbloss.metrics import classification_summary, geometric_mean, hard_prediction_auc
+from imbloss.errors import ConfigError
+from imbloss.metrics import (
+    ShotThresholds,
+    classification_summary,
+    geometric_mean,
+    hard_prediction_auc,
+    shot_accuracies,
+    top1_error,
+)
 
 
 def _random_probs(n: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,3 +94,48 @@ def test_hard_prediction_auc_is_sklearns_auc_of_one_hot_predictions(n: int, c: i
         abs(hard_prediction_auc(probs, target) - classification_summary(probs, target)["auc"])
         > 0.01
     )
+
+
+@pytest.mark.parametrize(
+    ("counts", "thresholds", "groups"),
+    [
+        # CIFAR-10-LT at IR=100 (exp profile): no class below 20 training images
+        (
+            [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50],
+            ShotThresholds(),
+            {"many": [0, 1, 2, 3, 4, 5, 6, 7], "medium": [8, 9], "few": []},
+        ),
+        ([101, 100, 20, 19], ShotThresholds(), {"many": [0], "medium": [1, 2], "few": [3]}),
+        (
+            [101, 100, 20, 19],
+            ShotThresholds(few=0, many=200),
+            {"many": [], "medium": [0, 1, 2, 3], "few": []},
+        ),
+    ],
+)
+def test_shot_groups_follow_the_thresholds(counts, thresholds, groups) -> None:
+    assert thresholds.groups(counts) == groups
+
+
+def test_shot_accuracies_are_group_means_and_null_for_an_empty_group() -> None:
+    recall = [0.9, 0.8, 0.5, 0.1]
+    figures = shot_accuracies(recall, {"many": [0, 1], "medium": [2], "few": []})
+    assert figures == {
+        "many_shot_acc": pytest.approx(0.85),
+        "medium_shot_acc": 0.5,
+        "few_shot_acc": None,
+    }
+
+
+def test_top1_error_only_where_the_test_set_is_balanced() -> None:
+    assert top1_error(0.75, [100] * 10) == pytest.approx(0.25)
+    assert top1_error(0.75, [100, 10]) is None
+    assert top1_error(0.75, [0, 0]) is None
+
+
+@pytest.mark.parametrize(
+    "shots", [{"few": 30, "many": 20}, {"few": -1, "many": 20}, {"few": 2.5, "many": 20}]
+)
+def test_bad_shot_thresholds_are_config_errors(shots) -> None:
+    with pytest.raises(ConfigError, match=r"accepted: integers 0 <= few <= many"):
+        ShotThresholds.from_config(shots)

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from imbloss.models import MLP, CifarResNet18, FashionMNISTCNN, SimpleCNN
+from imbloss.models import MLP, CifarResNet18, FashionMNISTCNN, ResNet32, SimpleCNN
+from imbloss.models.resnet32 import BasicBlock, CosineClassifier, ZeroPadShortcut
 
 FASHION = (1, 28, 28)
 CIFAR = (3, 32, 32)
@@ -22,6 +23,8 @@ SYNTHETIC = (1, 8, 8)
         (SimpleCNN, SYNTHETIC, 2),
         (CifarResNet18, CIFAR, 10),
         (CifarResNet18, SYNTHETIC, 10),
+        (ResNet32, CIFAR, 10),
+        (ResNet32, SYNTHETIC, 3),
         (MLP, CIFAR, 2),
         (MLP, SYNTHETIC, 10),
     ],
@@ -87,3 +90,51 @@ def test_dropout_only_in_training_mode():
     network = FashionMNISTCNN(input_shape=FASHION, num_classes=10).eval()
     images = torch.randn(2, *FASHION)
     assert torch.equal(network(images), network(images))
+
+
+@pytest.mark.parametrize(
+    ("num_classes", "cosine", "parameters"),
+    [
+        # He et al. 2016, Table 6: ResNet-32 has 0.46 M parameters. By hand: stem 3·16·9 + 2·16;
+        # stage 1: 5 blocks of 2·(16·16·9 + 2·16); stage 2: 16·32·9 + 32·32·9 + 4·32, then 4 of
+        # 2·(32·32·9 + 2·32); stage 3 alike at 64; the last layer 64·C (+ C biases).
+        (10, False, 464_154),
+        (100, False, 470_004),
+        (10, True, 464_144),  # cosine classifier: no bias
+    ],
+)
+def test_resnet32_has_the_papers_parameter_count(num_classes, cosine, parameters):
+    network = ResNet32(input_shape=CIFAR, num_classes=num_classes, cosine_classifier=cosine)
+    assert sum(p.numel() for p in network.parameters()) == parameters
+
+
+def test_resnet32_is_three_stages_of_five_basic_blocks():
+    network = ResNet32(input_shape=CIFAR, num_classes=10)
+    blocks = [m for m in network.modules() if isinstance(m, BasicBlock)]
+    assert [b.conv2.out_channels for b in blocks] == [16] * 5 + [32] * 5 + [64] * 5
+    assert [b.conv1.stride for b in blocks].count((2, 2)) == 2
+    assert sum(isinstance(b.shortcut, ZeroPadShortcut) for b in blocks) == 2
+    # 1 stem + 15 blocks x 2 convolutions + 1 fully connected layer = 32 weight layers
+    weighted = [m for m in network.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert len(weighted) == 32
+    features = network.pool(network.stages(network.stem(torch.zeros(2, *CIFAR))))
+    assert features.shape == (2, 64)  # 32 -> 16 -> 8 pixels, pooled
+
+
+def test_zero_pad_shortcut_subsamples_and_pads_channels():
+    x = torch.arange(2 * 16 * 4 * 4, dtype=torch.float32).view(2, 16, 4, 4)
+    out = ZeroPadShortcut(16, 32, stride=2)(x)
+    assert out.shape == (2, 32, 2, 2)
+    assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2])
+    assert not out[:, :8].any() and not out[:, 24:].any()
+
+
+def test_cosine_classifier_gives_cosines():
+    torch.manual_seed(0)
+    head = CosineClassifier(4, 3)
+    x = torch.randn(5, 4)
+    expected = torch.nn.functional.cosine_similarity(
+        x.unsqueeze(1), head.weight.unsqueeze(0), dim=2
+    )
+    torch.testing.assert_close(head(x), expected)
+    assert head(3.0 * x).allclose(head(x)) and head(x).abs().max() <= 1

@@ -30,7 +30,11 @@ from imbloss.report.render import to_latex, to_markdown
 from imbloss.report.tables import build_tables
 from imbloss.report.tuning_noise import noise_frame
 
-MODEL_TARGETS = {"MLP": "imbloss.models.MLP", "SimpleCNN": "imbloss.models.SimpleCNN"}
+MODEL_TARGETS = {
+    "MLP": "imbloss.models.MLP",
+    "SimpleCNN": "imbloss.models.SimpleCNN",
+    "ResNet32": "imbloss.models.ResNet32",
+}
 
 
 def write_run(

@@ -150,6 +150,23 @@ def test_fmnist_cnn_sweep_agrees_job_by_job_across_passes(run_cli: Runner, tmp_p
     assert any(m["gmean"] > 0 for m in metrics)
 
 
+@pytest.mark.slow
+def test_a_learning_rate_schedule_stacks_and_agrees_job_by_job(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    # SGD with warm-up over 2 epochs and x0.1 from epoch 2: the stacked pass sets the rates the
+    # single runs' LambdaLR gives (lr column included in the CSV comparison)
+    schedule = ("optimizer=sgd", "scheduler=warmup_multistep", "scheduler.warmup_epochs=1",
+                "scheduler.milestones=[2]", "scheduler.gamma=0.1")  # fmt: skip
+    args = [*SYNTHETIC, "model=mlp", "model.hidden=[16]", *schedule, "trainer.max_epochs=3"]
+    metrics = _compare_launchers(run_cli, tmp_path, [*args, "loss=ce,pf"], passes=1)
+    assert [m["stack_size"] for m in metrics] == [2, 2]
+    for job in _jobs(tmp_path / "stacked"):
+        rows = _csv_rows(job)
+        column = rows[0].index("lr")
+        assert [float(r[column]) for r in rows[1:] if r[column]] == [0.1, 0.1, 0.1 * 0.1]
+
+
 def test_bf16_sweep_agrees_job_by_job(run_cli: Runner, tmp_path: Path) -> None:
     # bf16 autocast in the forward passes, losses in float32: members train as separate runs do
     metrics = _compare_launchers(

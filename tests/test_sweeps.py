@@ -106,18 +106,23 @@ def test_sweep_limit_cuts_every_hyperparameter(
     assert points == {"loss.scale": [0.1, 0.2], "loss.gamma": [0.0, 0.1]}
 
 
-# (dataset, protocol, model class, optimizer, lr, batch size, epochs) per preset
+# (dataset, protocol, model class, optimizer, lr, weight decay, batch size, epochs) per preset
+FMNIST_STEP = ("fashion_mnist", "step", "FashionMNISTCNN", "Adam", 0.001, 0.0, 500, 200)
+# fmt: off
 PRESETS = {
-    "fmnist_step": ("fashion_mnist", "step", "FashionMNISTCNN", "Adam", 0.001, 500, 200),
-    "fmnist_label_noise": ("fashion_mnist", "step", "FashionMNISTCNN", "Adam", 0.001, 500, 200),
-    "cifar10_step": ("cifar10", "step", "CifarResNet18", "Adam", 0.001, 500, 200),
-    "cifar10_binary": ("cifar10", "binary", "SimpleCNN", "Adam", 0.001, 500, 200),
-    "cifar100_binary": ("cifar100", "binary", "SimpleCNN", "Adam", 0.001, 500, 200),
-    "cifar100_pairs": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 128, 300),
-    "cifar100_pairs_trees": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 128, 300),
-    "cifar10_lt": ("cifar10", "exp", "CifarResNet18", "Adam", 0.001, 500, 200),
-    "fmnist_binary": ("fashion_mnist", "binary", "MLP", "SGD", 0.1, 128, 300),
+    "fmnist_step": FMNIST_STEP,
+    "fmnist_label_noise": FMNIST_STEP,
+    "cifar10_step": ("cifar10", "step", "CifarResNet18", "Adam", 0.001, 0.0, 500, 200),
+    "cifar10_binary": ("cifar10", "binary", "SimpleCNN", "Adam", 0.001, 0.0, 500, 200),
+    "cifar100_binary": ("cifar100", "binary", "SimpleCNN", "Adam", 0.001, 0.0, 500, 200),
+    "cifar100_pairs": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 0.0, 128, 300),
+    "cifar100_pairs_trees": ("cifar100", "superclass_pair", "MLP", "SGD", 0.1, 0.0, 128, 300),
+    "cifar10_lt": ("cifar10", "exp", "CifarResNet18", "Adam", 0.001, 0.0, 500, 200),
+    "cifar10_lt_sgd": ("cifar10", "exp", "ResNet32", "SGD", 0.1, 2e-4, 128, 200),
+    "cifar100_lt_sgd": ("cifar100", "exp", "ResNet32", "SGD", 0.1, 2e-4, 128, 200),
+    "fmnist_binary": ("fashion_mnist", "binary", "MLP", "SGD", 0.1, 0.0, 128, 300),
 }
+# fmt: on
 
 
 def test_every_experiment_preset_is_tested() -> None:
@@ -129,11 +134,11 @@ def test_experiment_preset_carries_the_sources_settings(
     compose_train_cfg: Callable[..., DictConfig], preset: str
 ) -> None:
     cfg = compose_train_cfg(f"experiment={preset}")
-    dataset, protocol, model, optimizer, lr, batch_size, epochs = PRESETS[preset]
+    dataset, protocol, model, optimizer, lr, weight_decay, batch_size, epochs = PRESETS[preset]
     assert (cfg.dataset.name, cfg.dataset.protocol) == (dataset, protocol)
     assert cfg.model._target_.rsplit(".", 1)[-1] == model
     assert cfg.optimizer._target_ == f"torch.optim.{optimizer}"
-    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (lr, 0.0)
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay) == (lr, weight_decay)
     assert (cfg.dataset.batch_size, cfg.trainer.max_epochs) == (batch_size, epochs)
     assert cfg.experiment.name == preset
 

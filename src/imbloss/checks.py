@@ -8,6 +8,7 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from imbloss.errors import ConfigError
+from imbloss.metrics import ShotThresholds
 from imbloss.runs.folder import CHECKPOINT_POLICIES
 
 
@@ -97,3 +98,4 @@ def check_run_config(cfg: DictConfig) -> None:
     run_epochs(cfg)
     check_threads(cfg.get("threads"))
     check_checkpoints(cfg.get("checkpoints", "best"))
+    ShotThresholds.from_config(cfg.get("shots"))

@@ -11,7 +11,10 @@ the set-up data module, and
    (``FitResult.val_figures``); a weight set without them is validated here. When the selected
    weights are the last ones, they are judged once and both sections of ``metrics.json`` hold
    the same figures;
-2. computes the figures of :func:`imbloss.metrics.classification_summary` on each test set, and
+2. computes the figures of :func:`imbloss.metrics.classification_summary` on each test set, the
+   many/medium/few-shot accuracies (:func:`imbloss.metrics.shot_accuracies`, the classes grouped
+   by ``datamodule.protocol_train_class_counts`` at the ``shots`` thresholds) and the top-1 error
+   where that test set is balanced (:func:`imbloss.metrics.top1_error`), and
    the 95 % stratified-bootstrap intervals of G-mean and AUC on both
    (:class:`imbloss.intervals.StratifiedBootstrap`, seeded by the run's seed, computed on the
    evaluation device; the two weight sets are judged on the same resamples);
@@ -21,11 +24,13 @@ the set-up data module, and
 ``metrics.json`` (the selected weights at the top level, as before)::
 
     gmean, auc, f1, acc, per_class_recall, minority_acc, majority_acc, [f1_minority],
+    many_shot_acc, medium_shot_acc, few_shot_acc, top1_error,
     gmean_ci95, auc_ci95                     protocol test split, selected weights
     val_gmean, val_auc                       validation split, selected weights
     full_test: {same figure keys, class_counts}   whole test split, selected weights
     last: {figure keys, gmean_ci95, auc_ci95, val_gmean, val_auc, full_test: {...}}
     selected_epoch                           1-based: the weights after that many epochs
+    shots: {few, many, classes: {many, medium, few}}   the thresholds and each group's classes
     batch_stats                              imbloss.batch_stats.BatchStats.summary()
     evaluation_time_s                        wall time of this stage (fit_time_s excludes it)
     fit_time_s, epochs, ... (the caller's run description), the data module's summary
@@ -49,7 +54,15 @@ from torch import nn
 
 from imbloss.data import ImbalancedDataModule
 from imbloss.intervals import StratifiedBootstrap
-from imbloss.metrics import VAL_FIGURES, classification_summary
+from imbloss.metrics import (
+    DEFAULT_SHOTS,
+    SHOT_FIGURES,
+    VAL_FIGURES,
+    ShotThresholds,
+    classification_summary,
+    shot_accuracies,
+    top1_error,
+)
 from imbloss.models import use_preferred_layout
 from imbloss.runs.layout import PREDICTION_KEYS, RunFolder
 from imbloss.runs.outputs import write_json, write_predictions
@@ -129,8 +142,16 @@ def _figures(
     probs: torch.Tensor,
     minority: Sequence[int],
     bootstrap: StratifiedBootstrap,
+    shot_groups: Mapping[str, Sequence[int]],
+    class_counts: Sequence[int],
 ) -> dict[str, Any]:
-    return {**classification_summary(probs, target, minority), **bootstrap.ci95(probs)}
+    summary = classification_summary(probs, target, minority)
+    return {
+        **summary,
+        **shot_accuracies(summary["per_class_recall"], shot_groups),  # type: ignore[arg-type]
+        "top1_error": top1_error(summary["acc"], class_counts),  # type: ignore[arg-type]
+        **bootstrap.ci95(probs),
+    }
 
 
 def weight_set_figures(
@@ -138,13 +159,24 @@ def weight_set_figures(
     val: Mapping[str, float],
     datamodule: ImbalancedDataModule,
     bootstraps: Mapping[str, StratifiedBootstrap],
+    shots: ShotThresholds = DEFAULT_SHOTS,
 ) -> dict[str, Any]:
     """Test figures with intervals, validation G-mean/AUC (``val``), and the whole test split's
     figures."""
     minority = datamodule.minority_classes
-    full = _figures(*predictions["full_test"], minority, bootstraps["full_test"])
+    groups = shots.groups(datamodule.protocol_train_class_counts)
+    full = _figures(
+        *predictions["full_test"],
+        minority,
+        bootstraps["full_test"],
+        groups,
+        datamodule.full_test_class_counts,
+    )
+    test = _figures(
+        *predictions["test"], minority, bootstraps["test"], groups, datamodule.test_class_counts
+    )
     return {
-        **_figures(*predictions["test"], minority, bootstraps["test"]),
+        **test,
         "val_gmean": val["gmean"],
         "val_auc": val["auc"],
         "full_test": {**full, "class_counts": datamodule.full_test_class_counts},
@@ -154,7 +186,16 @@ def weight_set_figures(
 def _logged_figures(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The final figures as flat logger keys: ``test/gmean``, ``last/full_test/auc``, ..."""
     flat: dict[str, float] = {}
-    names = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
+    names = (
+        "gmean",
+        "auc",
+        "f1",
+        "acc",
+        "minority_acc",
+        "majority_acc",
+        *SHOT_FIGURES,
+        "top1_error",
+    )
     for prefix, figures in (("", metrics), ("last/", metrics["last"])):
         for test_set, source in (("test", figures), ("full_test", figures["full_test"])):
             for name in names:
@@ -178,6 +219,7 @@ def evaluate_member(
     seed: int,
     loggers: Sequence[Logger] = (),
     device: torch.device | str | None = None,
+    shots: ShotThresholds = DEFAULT_SHOTS,
 ) -> dict[str, Any]:
     """Evaluate both weight sets of one member, write its files, log; return ``metrics.json``.
 
@@ -185,7 +227,7 @@ def evaluate_member(
     ones, in the layout preferred on ``device``); ``datamodule`` is set up; ``run_info`` holds
     the keys that describe the run (loss, hparams, model, seed, ...), merged into
     ``metrics.json`` with the data module's summary; ``seed`` seeds the bootstrap; ``device``
-    defaults to that of the network's parameters.
+    defaults to that of the network's parameters; ``shots``: the many/medium/few-shot thresholds.
     """
     started = time.perf_counter()
     device = torch.device(device) if device is not None else next(net.parameters()).device
@@ -208,7 +250,9 @@ def evaluate_member(
         for test_set in TEST_SETS
     }
     figures = {
-        weights: weight_set_figures(predictions[weights], val[weights], datamodule, bootstraps)
+        weights: weight_set_figures(
+            predictions[weights], val[weights], datamodule, bootstraps, shots
+        )
         for weights in weight_sets
     }
     if "last" not in weight_sets:  # the selected weights are the last ones: judged once
@@ -219,6 +263,11 @@ def evaluate_member(
         **figures["selected"],
         "last": figures["last"],
         "selected_epoch": fit.selected_epoch,
+        "shots": {
+            "few": shots.few,
+            "many": shots.many,
+            "classes": shots.groups(datamodule.protocol_train_class_counts),
+        },
         "fit_time_s": fit.fit_time_s,
         "epochs": fit.epochs,
         "batch_stats": dict(fit.batch_stats) if fit.batch_stats is not None else None,

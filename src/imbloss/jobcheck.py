@@ -11,7 +11,7 @@ data or training, a job's configuration must pass:
   built over placeholder labels, label noise, the source's options): no data is read;
 - the network, built for the source's image shape and two classes;
 - the loss built with its hyperparameters (on two placeholder class counts);
-- the optimiser built over one placeholder parameter;
+- the optimiser built over one placeholder parameter, and the learning-rate schedule;
 - the Lightning trainer built from ``trainer`` (precision, devices, strategy, ...);
 - its folder: one that another process is training (:func:`imbloss.runs.lock.run_folder_busy`),
   or one that another configuration claimed (:func:`imbloss.runs.folder.folder_conflict`).
@@ -208,6 +208,8 @@ class JobCheck:
         self._built(cfg, "model", lambda: _model(cfg, input_shape), input_shape)
         self._built(cfg, "loss", lambda: _loss(cfg))
         self._built(cfg, "optimizer", lambda: _optimizer(cfg))
+        if cfg.get("scheduler") is not None:  # null: the optimiser's constant rate
+            self._built(cfg, "scheduler", lambda: instantiate(cfg.scheduler))
         self._built(cfg, "trainer", lambda: _trainer(cfg))
         if folder is None:
             return

@@ -7,12 +7,20 @@
   replaced by the indicator of its being predicted (argmax), so AUC_j = (TPR_j + TNR_j) / 2;
 - F1: macro F1; for two classes also ``f1_minority``, the F1 of label 1 (second source, Sec. III-3);
 - minority / majority accuracy: mean recall over the classes the protocol made minority / the rest
-  (None where the protocol names no minority class).
+  (None where the protocol names no minority class);
+- many / medium / few-shot accuracy (:func:`shot_accuracies`, the long-tail literature's split of
+  the classes by training-set size, from Liu et al. 2019, OLTR): mean
+  recall over the classes with more than ``many`` (100) training images, ``few`` to ``many``
+  (20-100) and fewer than ``few`` (20); None for a group without a class;
+- top-1 error (:func:`top1_error`): ``1 - acc`` where the test set is balanced (every class the same
+  count), as the CIFAR-LT papers report it; None otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,9 +32,13 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from imbloss.errors import ConfigError
+
 # The validation figures kept for model selection and its report (val_gmean, val_auc): the fit
 # records them per step, the post-fit stage reads them back.
 VAL_FIGURES = ("gmean", "auc")
+SHOT_GROUPS = ("many", "medium", "few")
+SHOT_FIGURES = tuple(f"{group}_shot_acc" for group in SHOT_GROUPS)
 
 
 def geometric_mean(values: torch.Tensor) -> float:
@@ -88,3 +100,57 @@ def hard_prediction_auc(
         tnr = 1 - (chosen - true_positives) / (len(target) - positives)
     aucs = (tpr + tnr) / 2
     return float(aucs[1] if num_classes == 2 else aucs.mean())
+
+
+@dataclass(frozen=True)
+class ShotThresholds:
+    """Many-shot: more than ``many`` training images; medium: ``few`` to ``many``; few-shot:
+    fewer than ``few`` (the config's ``shots``; the literature's 20 and 100 by default)."""
+
+    few: int = 20
+    many: int = 100
+
+    def __post_init__(self) -> None:
+        counts = (self.few, self.many)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) or (
+            self.few > self.many
+        ):
+            raise ConfigError(
+                f"shots.few={self.few!r}, shots.many={self.many!r} are invalid; accepted: "
+                "integers 0 <= few <= many"
+            )
+
+    @classmethod
+    def from_config(cls, shots: Mapping[str, Any] | None) -> ShotThresholds:
+        """From the config node ``shots`` (None: the defaults)."""
+        return cls() if shots is None else cls(**dict(shots))
+
+    def groups(self, class_counts: Sequence[int]) -> dict[str, list[int]]:
+        """The classes of each group: ``{"many": [...], "medium": [...], "few": [...]}``."""
+        return {
+            "many": [j for j, n in enumerate(class_counts) if n > self.many],
+            "medium": [j for j, n in enumerate(class_counts) if self.few <= n <= self.many],
+            "few": [j for j, n in enumerate(class_counts) if n < self.few],
+        }
+
+
+DEFAULT_SHOTS = ShotThresholds()
+
+
+def shot_accuracies(
+    per_class_recall: Sequence[float], groups: Mapping[str, Sequence[int]]
+) -> dict[str, float | None]:
+    """``many_shot_acc``, ``medium_shot_acc``, ``few_shot_acc``: the mean recall over each group's
+    classes (:meth:`ShotThresholds.groups`); None for a group without a class."""
+    recall = np.asarray(per_class_recall, dtype=np.float64)
+    return {
+        f"{group}_shot_acc": float(recall[list(groups[group])].mean()) if groups[group] else None
+        for group in SHOT_GROUPS
+    }
+
+
+def top1_error(acc: float, class_counts: Sequence[int]) -> float | None:
+    """``1 - acc`` on a balanced test set (every class the same positive count), else None: on a
+    skewed one it would not be the error the CIFAR-LT papers report."""
+    balanced = len(set(class_counts)) == 1 and class_counts[0] > 0
+    return 1.0 - acc if balanced else None

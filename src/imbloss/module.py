@@ -12,6 +12,7 @@ from torch import nn
 from imbloss.batch_stats import BatchStats
 from imbloss.distributed import gather_all, gather_batch
 from imbloss.finite import FiniteGuard
+from imbloss.lr_schedules import LRSchedule
 from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.models import use_preferred_layout
 
@@ -43,6 +44,10 @@ class ImbalancedClassifier(L.LightningModule):
     weights get the memory layout preferred on the training device
     (:func:`~imbloss.models.use_preferred_layout`: channels-last on the CPU) in
     :meth:`configure_model`.
+
+    ``lr_schedule`` (:mod:`imbloss.lr_schedules`; None: the optimiser's rate throughout) sets each
+    epoch's learning rate through a ``LambdaLR`` stepped at every epoch's end and kept in
+    checkpoints; each epoch's rate (of the first parameter group) is logged as ``lr``.
     """
 
     def __init__(
@@ -51,11 +56,13 @@ class ImbalancedClassifier(L.LightningModule):
         loss_fn: nn.Module,
         optimizer: OptimizerFactory,
         minority_classes: Sequence[int] = (),
+        lr_schedule: LRSchedule | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.loss_fn = loss_fn
         self.optimizer_factory = optimizer
+        self.lr_schedule = lr_schedule
         self.minority_classes = list(minority_classes)
         self._eval_probs: list[torch.Tensor] = []
         self._eval_targets: list[torch.Tensor] = []
@@ -79,8 +86,12 @@ class ImbalancedClassifier(L.LightningModule):
         if self._trainer is not None:
             use_preferred_layout(self.net, self.trainer.strategy.root_device)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_schedule is None:
+            return optimizer
+        scheduler = {"scheduler": self.lr_schedule.scheduler(optimizer), "interval": "epoch"}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def on_fit_start(self) -> None:
         self.batch_stats = None  # created at the first batch, with the logits' class count
@@ -89,6 +100,8 @@ class ImbalancedClassifier(L.LightningModule):
         set_epoch = getattr(self.loss_fn, "set_epoch", None)
         if set_epoch is not None:
             set_epoch(self.current_epoch)
+        lr = torch.tensor(self.trainer.optimizers[0].param_groups[0]["lr"], dtype=torch.float64)
+        self.log("lr", lr, on_epoch=True, batch_size=1)  # float64, batch 1: logged as it is
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int

@@ -33,6 +33,7 @@ from imbloss.data import ImbalancedDataModule
 from imbloss.errors import find_user_error
 from imbloss.evaluation import FitResult, StateDict, evaluate_member
 from imbloss.loggers import build_loggers, finish_wandb
+from imbloss.metrics import ShotThresholds
 from imbloss.module import ImbalancedClassifier
 from imbloss.multirun.progress import FAILED, OK, SKIPPED, JobEnd, job_ended
 from imbloss.runs.environment import run_environment
@@ -78,13 +79,18 @@ def build_datamodule(cfg: DictConfig) -> ImbalancedDataModule:
 
 
 def build_module(cfg: DictConfig, datamodule: ImbalancedDataModule) -> ImbalancedClassifier:
-    """Network (its initial weights drawn from the global generator), loss and optimiser."""
+    """Network (its initial weights drawn from the global generator), loss, optimiser and
+    learning-rate schedule (``scheduler``: None for ``scheduler=none``)."""
     net = instantiate(cfg.model)(
         input_shape=datamodule.input_shape, num_classes=datamodule.num_classes
     )
     loss_fn = instantiate(cfg.loss, class_counts=datamodule.train_class_counts)
     return ImbalancedClassifier(
-        net, loss_fn, instantiate(cfg.optimizer), datamodule.minority_classes
+        net,
+        loss_fn,
+        instantiate(cfg.optimizer),
+        datamodule.minority_classes,
+        lr_schedule=instantiate(cfg.get("scheduler")),
     )
 
 
@@ -199,7 +205,15 @@ def evaluate_and_finish(
     info = {**info, "environment": run_environment(device)}
     try:
         metrics = evaluate_member(
-            net, datamodule, fit, info, output_dir, seed=cfg.seed, loggers=loggers, device=device
+            net,
+            datamodule,
+            fit,
+            info,
+            output_dir,
+            seed=cfg.seed,
+            loggers=loggers,
+            device=device,
+            shots=ShotThresholds.from_config(cfg.get("shots")),
         )
     except BaseException:
         finish_wandb(loggers, exit_code=1)

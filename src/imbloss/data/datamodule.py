@@ -43,9 +43,10 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     splits (`EVAL_SPLITS`): `val`, `test` (the protocol's test split) and `full_test` (the whole
     official test split of the task's classes), served in order by `eval_batches(split)`.
     `input_shape` (C, H, W) is known once constructed (the source's, from its options). After
-    `prepare_data()` and `setup()`: `num_classes`, `class_names`,
-    `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
-    after the noise), `label_noise_flipped` (per class), `steps_per_epoch` and
+    `prepare_data()` and `setup()`: `num_classes`, `class_names`, `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
+    after the noise), `protocol_train_class_counts` (the protocol's training split before the
+    validation hold-out and the noise: the counts the long-tail literature's many/medium/few-shot
+    thresholds refer to), `label_noise_flipped` (per class), `steps_per_epoch` and
     `test_in_full_test` (the positions of the protocol's test samples in `full_test`).
     """
 
@@ -149,6 +150,9 @@ class ImbalancedDataModule(lightning.LightningDataModule):
         self.val_class_counts: list[int] = counts["val"]
         self.test_class_counts: list[int] = counts["test"]
         self.full_test_class_counts: list[int] = counts["full_test"]
+        self.protocol_train_class_counts: list[int] = torch.bincount(
+            task.train.targets, minlength=self.num_classes
+        ).tolist()
         # the sampler's values were checked at construction (check_sampler)
         self.steps_per_epoch = math.ceil(self.train_sampler(0).num_samples / self.batch_size)
         log.info(
@@ -181,6 +185,7 @@ class ImbalancedDataModule(lightning.LightningDataModule):
             "minority_classes": self.minority_classes,
             "train_class_counts": self.train_class_counts,
             "val_class_counts": self.val_class_counts,
+            "protocol_train_class_counts": self.protocol_train_class_counts,
             "test_class_counts": self.test_class_counts,
             "sampler": self.sampler_name,
             "sampler_options": self.sampler_options,

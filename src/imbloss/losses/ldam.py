@@ -6,6 +6,10 @@ LDAM (Cao et al. 2019; compared in Du et al. 2021, Sec. II-D and IV): class marg
 everything is multiplied by ``s``, and cross-entropy is taken:
 ``-(1/N) sum_i log softmax(s * (z_i - m_{y_i} e_{y_i}))_{y_i}``.
 
+LDAM-DRW's code computes the logits of these losses with a cosine classifier (normalised features
+and class weights, :class:`imbloss.models.resnet32.CosineClassifier`); both declare it
+(``cosine_classifier``), and the long-tail presets build ResNet-32 with one for them.
+
 ``wldam`` is the same loss trained with deferred re-weighting (DRW, Cao et al. 2019): unweighted
 before epoch ``drw_epoch``, and from that epoch on the weighted mean with the effective-number
 weights ``(1-beta)/(1-beta^N_j)`` (normalised to sum to C). The default ``drw_epoch = 160`` is
@@ -42,6 +46,7 @@ def ldam_margins(class_counts: Sequence[int], max_m: float) -> Tensor:
     parameter_free=False,
     grid={"max_m": MAX_MARGIN_GRID},
     source="LDAM (Cao et al. 2019); Du et al. 2021, Sec. II-D, IV-B (C = max_m)",
+    cosine_classifier=True,
 )
 class LDAMLoss(ClassCountLoss):
     """Cross-entropy of ``s * (logits - m_y on the true class)``; mean over samples."""
@@ -68,6 +73,7 @@ class LDAMLoss(ClassCountLoss):
     parameter_free=False,
     grid={"max_m": MAX_MARGIN_GRID},
     source="LDAM with deferred re-weighting (Cao et al. 2019); Du et al. 2021, Sec. IV",
+    cosine_classifier=True,
 )
 class DeferredReweightedLDAMLoss(LDAMLoss):
     """LDAM, unweighted before epoch ``drw_epoch`` and weighted by effective number from it on."""

@@ -4,7 +4,9 @@ A loss is an ``nn.Module`` whose constructor takes the training-set ``class_coun
 hyperparameters as keywords, and whose ``forward(logits [N, C] float, target [N] int64)`` returns a
 scalar. Next to its code each loss declares its display label and its position in the report's
 tables, whether it is parameter-free and, for each tunable hyperparameter, the search grid of the
-first source (Du et al. 2021, Sec. IV-B), so that sweeps and reports read them from one place.
+first source (Du et al. 2021, Sec. IV-B), so that sweeps and reports read them from one place; and
+whether its reference implementation trains it on a cosine classifier (``cosine_classifier``: LDAM
+in LDAM-DRW's code), which the long-tail presets follow.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class LossSpec:
     parameter_free: bool
     grid: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     source: str = ""
+    cosine_classifier: bool = False  # its reference code trains it on cosine logits
 
     @property
     def hparams(self) -> tuple[str, ...]:
@@ -57,14 +60,18 @@ def register_loss(
     parameter_free: bool,
     grid: Mapping[str, Sequence[float]] | None = None,
     source: str = "",
+    cosine_classifier: bool = False,
 ) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator registering a loss under ``name`` with its label, order and tuning grid."""
+    """Class decorator registering a loss under ``name`` with its label, order and tuning grid
+    (and whether its reference code trains it on a cosine classifier)."""
 
     def decorator(cls: type[nn.Module]) -> type[nn.Module]:
         frozen_grid = {k: tuple(float(v) for v in values) for k, values in (grid or {}).items()}
         if parameter_free and frozen_grid:
             raise ValueError(f"loss {name!r} is declared parameter-free but has a grid")
-        spec = LossSpec(name, cls, label, order, parameter_free, frozen_grid, source)
+        spec = LossSpec(
+            name, cls, label, order, parameter_free, frozen_grid, source, cosine_classifier
+        )
         unknown = set(frozen_grid) - set(spec.hparams)
         if unknown:
             raise ValueError(f"loss {name!r} declares a grid for unknown hyperparameters {unknown}")

@@ -11,11 +11,13 @@ from imbloss.models.memory_layout import (
 )
 from imbloss.models.mlp import MLP
 from imbloss.models.resnet import CifarResNet18
+from imbloss.models.resnet32 import ResNet32
 
 __all__ = [
     "MLP",
     "CifarResNet18",
     "FashionMNISTCNN",
+    "ResNet32",
     "SimpleCNN",
     "prefers_channels_last",
     "stacked_preferred_layout",

@@ -10,7 +10,9 @@ of them into the comma-separated value list that Hydra's basic sweeper expands::
 
 ``limit`` (null: the whole grid) keeps the first ``limit`` values, e.g. to cut a sweep for a test.
 The schedule resolver ``${epoch_at:FRACTION,MAX_EPOCHS}`` places epoch-dependent loss behaviour
-(deferred re-weighting) at a share of the training schedule.
+(deferred re-weighting) at a share of the training schedule; ``${cosine_classifier:LOSS}`` is
+whether LOSS's reference code trains it on a cosine classifier (the long-tail presets set
+``model.cosine_classifier`` with it).
 :func:`register_resolvers` must run before Hydra composes the configuration (``train.py`` calls it).
 """
 
@@ -30,6 +32,7 @@ from imbloss.schedule import epoch_at
 
 LOSS_GRID_RESOLVER = "loss_grid"
 EPOCH_AT_RESOLVER = "epoch_at"
+COSINE_CLASSIFIER_RESOLVER = "cosine_classifier"
 
 
 def format_grid_value(value: float) -> str:
@@ -61,9 +64,15 @@ def loss_grid(loss: str, hparam: str, limit: int | None = None) -> str:
     return ",".join(format_grid_value(v) for v in grid_values(loss, hparam, limit))
 
 
+def cosine_classifier(loss: str) -> bool:
+    """Resolver ``${cosine_classifier:LOSS}``: LOSS's declared ``cosine_classifier``."""
+    return loss_spec(loss).cosine_classifier
+
+
 def register_resolvers() -> None:
     """Register the config resolvers with OmegaConf (idempotent: a second call replaces them)."""
     OmegaConf.register_new_resolver(LOSS_GRID_RESOLVER, loss_grid, replace=True)
     OmegaConf.register_new_resolver(EPOCH_AT_RESOLVER, epoch_at, replace=True)
+    OmegaConf.register_new_resolver(COSINE_CLASSIFIER_RESOLVER, cosine_classifier, replace=True)
     OmegaConf.register_new_resolver(JOB_DEVICES_RESOLVER, job_devices, replace=True)
     OmegaConf.register_new_resolver(JOB_THREADS_RESOLVER, job_threads, replace=True)

@@ -8,7 +8,9 @@ Layout of a report folder (default ``<PATH>/report``)::
     selected.csv         one row per tuning: the grid point chosen on validation G-mean
     <table>.md|.csv|.tex each table (CSV: tidy, unrounded cells with counts and status):
                          Table I, the figure tables on the protocol's test split, the same on
-                         the whole test split (``_full``), the paired comparisons (``paired_*``),
+                         the whole test split (``_full``), our cells beside the papers' own
+                         figures where a preset lists them (``published_*``), the paired
+                         comparisons (``paired_*``),
                          how noisy each grid's choice is (``tuning_noise``), and where a
                          successive-halving sweep ran, its cost and choice beside the full
                          grid's (``tuning_cost``) and the noise of each rung (``halving_rungs``)
@@ -34,6 +36,7 @@ from imbloss.errors import ConfigError
 from imbloss.report.document import report_markdown
 from imbloss.report.paired import paired_tables, resolve_reference
 from imbloss.report.plots import write_plots
+from imbloss.report.published import published_tables
 from imbloss.report.render import FORMATS as TABLE_FORMATS
 from imbloss.report.render import write_table
 from imbloss.report.runs import LIST_COLUMNS, check_figures, load_runs
@@ -112,6 +115,7 @@ def build_report(
     undecided = undecided_groups(runs, selected)
     reference = resolve_reference(selected, reference)
     tables: list[Any] = build_tables(runs, selected)
+    tables += published_tables(runs, selected)
     if reference is not None:
         tables += paired_tables(selected, reference)
     noise = noise_table(runs)

@@ -36,6 +36,10 @@ METRIC_LABELS = {
     "acc": "Accuracy",
     "minority_acc": "Minority",
     "majority_acc": "Majority",
+    "many_shot_acc": "Many-shot",
+    "medium_shot_acc": "Medium-shot",
+    "few_shot_acc": "Few-shot",
+    "top1_error": "Top-1 error",
     "fit_time_s": "Time (s)",
 }
 

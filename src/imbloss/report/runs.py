@@ -13,7 +13,9 @@ point is then chosen on the last epoch's validation G-mean). The protocol test s
 to ``METRIC_COLUMNS``, the whole test split's to the same names prefixed ``full_``
 (:func:`with_test_set` swaps them in). ``auc_hard`` (the AUC of the predicted labels,
 :func:`imbloss.metrics.hard_prediction_auc`) is not in ``metrics.json``: the loader computes it
-from the run's ``predictions.npz`` (NaN without one).
+from the run's ``predictions.npz`` (NaN without one). A figure a run's ``metrics.json`` lacks (the
+shot accuracies and top-1 error of runs made before them) is NaN. ``published`` lists the papers'
+figures the run's preset sets it beside (``experiment.published`` of its configuration).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import pandas as pd
 import yaml
 
 from imbloss.errors import ConfigError, RunFileError
-from imbloss.metrics import hard_prediction_auc
+from imbloss.metrics import SHOT_FIGURES, hard_prediction_auc
 from imbloss.multirun.halving import RECORD_FILE as HALVING_RECORD
+from imbloss.runs.folder import KEYS_ADDED_LATER
 from imbloss.runs.layout import PREDICTION_KEYS, RUN_SUBFOLDERS, RunFolder
 from imbloss.runs.readers import read_json_file, read_predictions
 
@@ -49,7 +52,17 @@ FULL_PREFIX = "full_"
 # Test-set figures (of the protocol's test split; the whole split's carry FULL_PREFIX).
 # ``auc_hard`` is computed from ``predictions.npz``, the others are read from ``metrics.json``.
 HARD_AUC = "auc_hard"
-RECORDED_FIGURES = ("gmean", "auc", "f1", "f1_minority", "acc", "minority_acc", "majority_acc")
+RECORDED_FIGURES = (
+    "gmean",
+    "auc",
+    "f1",
+    "f1_minority",
+    "acc",
+    "minority_acc",
+    "majority_acc",
+    *SHOT_FIGURES,  # many/medium/few-shot accuracy, and the top-1 error on a balanced test set:
+    "top1_error",  # NaN for runs made before them (and for an empty group, or a skewed test set)
+)
 TEST_FIGURES = (*RECORDED_FIGURES, HARD_AUC)
 FULL_COLUMNS = tuple(FULL_PREFIX + name for name in (*TEST_FIGURES, "per_class_recall"))
 # The test figures, the validation figures the selection uses, and the fit time.
@@ -93,6 +106,7 @@ RUN_COLUMNS = (
     "class_names",
     "missing_fraction",
     "batches_missing_any",
+    "published",
 )
 LIST_COLUMNS = (
     "per_class_recall",
@@ -100,8 +114,16 @@ LIST_COLUMNS = (
     "minority_classes",
     "class_names",
     "missing_fraction",
+    "published",
 )
 
+# Loss hyperparameters added after runs were made, with the value those runs had in effect.
+LOSS_KEYS_ADDED_LATER = {
+    dotted.removeprefix("loss."): value
+    for dotted, value in KEYS_ADDED_LATER.items()
+    if dotted.startswith("loss.")
+}
+_ABSENT = object()
 _SKIPPED_DIRS = RUN_SUBFOLDERS | {"__pycache__"}
 _INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -162,7 +184,8 @@ def _model_name(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
 
 
 def _loss_hparams(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """The loss's hyperparameters as canonical JSON (sorted keys, numbers as floats)."""
+    """The loss's hyperparameters as canonical JSON (sorted keys, numbers as floats; one added
+    after runs were made left out where it holds their value, ``LOSS_KEYS_ADDED_LATER``)."""
     if "hparams" in metrics:
         hparams = dict(metrics["hparams"])
     else:
@@ -171,6 +194,7 @@ def _loss_hparams(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     canonical = {
         k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
         for k, v in hparams.items()
+        if LOSS_KEYS_ADDED_LATER.get(k, _ABSENT) != v  # as a run made before the key reads
     }
     return json.dumps(canonical, sort_keys=True)
 
@@ -282,6 +306,8 @@ def read_run(run_dir: Path, root: Path, figures: str = "selected") -> dict[str, 
         "class_names": list(metrics.get("class_names") or []),
         "missing_fraction": list(stats.get("missing_fraction") or []),
         "batches_missing_any": _number(stats.get("batches_missing_any")),
+        # the papers' figures its preset sets it beside (experiment.published; [] for none)
+        "published": list(config_value(config, "experiment.published") or []),
     }
     record.update({name: _number(source.get(name)) for name in (*RECORDED_FIGURES, "val_gmean")})
     record["val_auc"] = _number(source.get("val_auc"))

@@ -5,7 +5,8 @@ A :class:`Table` holds tidy cells (key columns, ``metric``, ``mean``/``std``/``n
 counts) and says which keys run down the rows and which across the columns. :meth:`Table.grid`
 lays the cells out: every row x column combination is present — a combination without a finished
 run is a *missing* cell (``n = 0``), shown as a dash and never filled in — and the best mean of
-each comparison (the losses competing on one column) is marked.
+each comparison (the losses competing on one column) is marked: the highest, or the lowest for an
+error (``lower_better``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ AXIS_HEADERS = {
 }
 TUNING_LABELS = {"grid": "full grid", "halving": "successive halving"}
 GENERIC_METRICS = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc")
+# The long-tail literature's figures (protocol exp): top-1 error, many/medium/few-shot accuracy.
+SHOT_METRICS = {
+    "top1_error": "Top-1 error",
+    "many_shot_acc": "Many",
+    "medium_shot_acc": "Medium",
+    "few_shot_acc": "Few",
+}
+LOWER_BETTER = frozenset({"top1_error"})
 SELECTION_NOTE = (
     "Test figures of the run selected on validation G-mean in each tuning (loss x setting x seed); "
     "mean over seeds ± half-width of its 95 % Student-t interval (n − 1 degrees of freedom; none "
@@ -91,6 +100,7 @@ class Table:
     complete_rows: bool = True
     labels: Mapping[str, Labeller] = field(default_factory=dict)
     metric_names: Mapping[str, str] = field(default_factory=dict)
+    lower_better: frozenset[str] = frozenset()  # metrics whose lowest mean is the best
 
     def label(self, key: str, value: Any) -> str:
         """How a key's value is printed (table-specific labels, else numbers or text)."""
@@ -154,7 +164,9 @@ class Table:
             if len(group) < 2:
                 continue
             shown = group["mean"].map(self.number)  # compare what is printed: ties are shared
-            best.loc[group.index[shown == shown.loc[group["mean"].idxmax()]]] = True
+            lowest = group["metric"].iloc[0] in self.lower_better
+            top = group["mean"].idxmin() if lowest else group["mean"].idxmax()
+            best.loc[group.index[shown == shown.loc[top]]] = True
         return best
 
 
@@ -225,15 +237,19 @@ def ir_table(
     shape: str,
     metric_names: Mapping[str, str],
     description: str,
+    note: str = "",
 ) -> Table:
-    """Tables IV/V (G-mean, AUC) and VI (minority, majority accuracy): rows grouped by IR, in %."""
+    """Tables IV/V (G-mean, AUC) and VI (minority, majority accuracy): rows grouped by IR, in %;
+    and the long-tail figures (top-1 error, many/medium/few-shot accuracy). ``note`` opens the
+    caption."""
     dataset, protocol, _ = family
     cells = _family_cells(selected, runs, tuple(metric_names), family)
     axes = _varying_axes(cells)
     return Table(
         name=f"{shape}_{dataset}_{protocol}{_family_suffix(runs, *family)}",
         title=_title(shape, family, description),
-        caption=f"{SELECTION_NOTE} Best per IR and column in bold.",
+        caption=f"{note}{SELECTION_NOTE} Best per IR and column in bold"
+        + (" (the lowest error)." if LOWER_BETTER & set(metric_names) else "."),
         cells=cells,
         row_keys=(*axes, "ir", "loss"),
         col_keys=("metric",),
@@ -242,7 +258,17 @@ def ir_table(
         best_within=(*axes, "ir", "metric"),
         labels={"loss": loss_label, "ir": ir_label},
         metric_names=metric_names,
+        lower_better=LOWER_BETTER,
     )
+
+
+SHOT_NOTE = (
+    "Top-1 error: 100 − accuracy, where the test set is balanced (a dash on a skewed one). "
+    "Many / Medium / Few: mean test recall over the classes with more than `shots.many` (100), "
+    "`shots.few` (20) to `shots.many`, and fewer than `shots.few` training images of the "
+    "protocol's training split (before the validation hold-out); a dash for a group without a "
+    "class, and for runs made before these figures existed. "
+)
 
 
 def pair_table(selected: pd.DataFrame, runs: pd.DataFrame, family: Sequence[str]) -> Table:
@@ -356,6 +382,18 @@ def figure_tables(runs: pd.DataFrame, selected: pd.DataFrame) -> list[Table]:
                         "class_acc",
                         {"minority_acc": "Minority", "majority_acc": "Majority"},
                         "average minority and majority class accuracy (%) per IR",
+                    )
+                )
+            if protocol == "exp":
+                tables.append(
+                    ir_table(
+                        selected,
+                        runs,
+                        family,
+                        "shot_acc",
+                        SHOT_METRICS,
+                        "top-1 error and many/medium/few-shot accuracy (%) per IR",
+                        note=SHOT_NOTE,
                     )
                 )
     tables.append(generic_table(selected, runs))

@@ -64,7 +64,15 @@ NON_RESULT_KEYS = (
     "checkpoints",
     "callbacks.model_checkpoint.save_weights_only",
     "stop_at_epoch",  # where a rung stops the run: its schedule stays trainer.max_epochs
+    "shots",  # how metrics.json groups the classes (it records them), not what is trained
+    "experiment.published",  # the papers' figures a preset's runs are set beside in the report
 )
+# Result keys added after runs were made, with the value those runs had in effect: a claimed
+# configuration without one reads as holding it when the job's configuration has the key (a
+# folder made before the key existed is the same job), and the report leaves a loss
+# hyperparameter out of a run's ``hparams`` when it holds that value, so that runs made before
+# and after the key read alike.
+KEYS_ADDED_LATER = {"loss.reduction": "weighted_mean"}
 # What ``checkpoints`` keeps of a finished run: both checkpoints, the selected one, or neither.
 CHECKPOINT_POLICIES = ("all", "best", "none")
 
@@ -103,6 +111,21 @@ def _result_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             node.pop(last, None)
     return data
+
+
+def _with_keys_added_later(old: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``old`` holding the value of every key of ``KEYS_ADDED_LATER`` it lacks and ``new`` has."""
+    for dotted, value in KEYS_ADDED_LATER.items():
+        *parents, last = dotted.split(".")
+        old_node: Any = old
+        new_node: Any = new
+        for part in parents:
+            old_node = old_node.get(part) if isinstance(old_node, dict) else None
+            new_node = new_node.get(part) if isinstance(new_node, Mapping) else None
+        holds = isinstance(old_node, dict) and isinstance(new_node, Mapping)
+        if holds and last in new_node and last not in old_node:
+            old_node[last] = value
+    return old
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -151,7 +174,8 @@ def folder_conflict(folder: Path, config: Mapping[str, Any]) -> str | None:
         )
     with claimed.open() as handle:
         old = yaml.safe_load(handle) or {}
-    changed = _differences(_result_config(old), _result_config(config))
+    new = _result_config(config)
+    changed = _differences(_with_keys_added_later(_result_config(old), new), new)
     if not changed:
         return None
     return (

@@ -3,7 +3,10 @@
 Member k is an :class:`~imbloss.module.ImbalancedClassifier` built as the single pipeline builds
 it (same initial weights for the same seed) and a training seed. Each epoch e:
 
-1. every member's loss gets ``set_epoch(e)`` (e.g. ``wldam``'s deferred re-weighting);
+1. every member's loss gets ``set_epoch(e)`` (e.g. ``wldam``'s deferred re-weighting), and the
+   optimiser the learning rate of epoch e (the members' shared ``lr_schedule``,
+   :func:`~imbloss.lr_schedules.set_epoch_lr`: the rates a Lightning fit's ``LambdaLR`` gives),
+   logged as ``lr``;
 2. member k visits ``datamodule.train_batches(seed_k)`` at epoch e — the exact batch order a
    separate run with that seed gets; step j gathers each member's j-th batch from the shared uint8
    tensors (on the training device) into one [K, B, ...] input;
@@ -46,6 +49,7 @@ from torch import Tensor
 from imbloss.batch_stats import BatchStats
 from imbloss.data import ImbalancedDataModule
 from imbloss.finite import FiniteGuard, NonFiniteRecord
+from imbloss.lr_schedules import set_epoch_lr
 from imbloss.metrics import VAL_FIGURES, classification_summary
 from imbloss.module import LOGGED_FIGURES, ImbalancedClassifier
 from imbloss.runs.resume import rng_state, set_rng_state
@@ -133,6 +137,7 @@ def fit_stack(
     loss_fns = [m.loss_fn.to(device) for m in modules]
     params = stack.parameters()
     optimizer = modules[0].optimizer_factory(params)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]  # before a state is restored
     guard = FiniteGuard((size,))
     batch_stats = BatchStats(datamodule.num_classes, device=device, shape=(size,))
     outcomes = [MemberOutcome() for _ in modules]
@@ -159,6 +164,7 @@ def fit_stack(
             set_epoch = getattr(loss_fn, "set_epoch", None)
             if set_epoch is not None:
                 set_epoch(epoch)
+        lr = set_epoch_lr(optimizer, base_lrs, modules[0].lr_schedule, epoch)
         orders = []
         for batches in member_batches:
             batches.set_epoch(epoch)
@@ -200,6 +206,7 @@ def fit_stack(
             figures, val = _validate(stack, loss_fns, datamodule, alive, device, batch_size)
         for k in alive:
             figures[k]["train/loss"] = float(train_loss[k])
+            figures[k]["lr"] = lr
             outcomes[k].last_val = val[k]
             _select(outcomes[k], stack, k, figures[k]["val/gmean"], epoch, step)
         if on_epoch_end is not None:

@@ -338,7 +338,7 @@ def _train_pass(
 
     def on_epoch_end(epoch: int, step: int, figures: dict[int, dict[str, float]]) -> None:
         for k, values in figures.items():
-            train = {"train/loss": values.pop("train/loss"), "epoch": epoch}
+            train = {"train/loss": values.pop("train/loss"), "lr": values.pop("lr"), "epoch": epoch}
             for logger in members[k].loggers:
                 logger.log_metrics({**values, "epoch": epoch}, step=step - 1)
                 logger.log_metrics(train, step=step - 1)
