@@ -43,7 +43,8 @@ class ImbalancedDataModule(lightning.LightningDataModule):
     splits (`EVAL_SPLITS`): `val`, `test` (the protocol's test split) and `full_test` (the whole
     official test split of the task's classes), served in order by `eval_batches(split)`.
     `input_shape` (C, H, W) is known once constructed (the source's, from its options). After
-    `prepare_data()` and `setup()`: `num_classes`, `class_names`, `minority_classes`, `{train,val,test,full_test}_class_counts` (train: the labels trained on,
+    `prepare_data()` and `setup()`: `num_classes`, `class_names`, `minority_classes`,
+    `{train,val,test,full_test}_class_counts` (train: the labels trained on,
     after the noise), `protocol_train_class_counts` (the protocol's training split before the
     validation hold-out and the noise: the counts the long-tail literature's many/medium/few-shot
     thresholds refer to), `label_noise_flipped` (per class), `steps_per_epoch` and
