@@ -17,8 +17,8 @@ SHAPE = (1, 28, 28)
 
 
 def eager_reference(net: FashionMNISTCNN) -> nn.Module:
-    """A copy of ``net`` with PyTorch's own layers: Conv-ReLU-Conv-ReLU-MaxPool-Flatten, as the
-    network was before its channels-last layers."""
+    """A copy of ``net`` with PyTorch's own layers in the source's order:
+    Conv-ReLU-Conv-ReLU-MaxPool-Flatten, as the network was before it was optimised."""
     reference = copy.deepcopy(net)
     first, _, second, *_ = reference.features
     reference.features = nn.Sequential(
