@@ -16,10 +16,13 @@ The first epoch of each is a warm-up and not timed; ``--rounds`` alternations (p
 project, ...) give the median epoch of each, and the ratio project / bare. A last,
 instrumented project epoch splits the time into data, forward, loss, backward, optimiser,
 NaN guard, batch statistics, validation, logging and checkpointing (the shares of that epoch,
-whose timers add a little). Like ``train.py`` it runs with glibc malloc tuned. Run:
+whose timers add a little). Times are the process's CPU time by default (``--clock cpu``: on a
+machine shared with other work it counts this process's work alone; with one thread it is the
+epoch's time on a core), or wall time (``--clock wall``). Like ``train.py`` it runs with glibc
+malloc tuned. Run:
 
     .venv/bin/python benchmarks/bench_epoch.py [--precisions 32-true,bf16-mixed]
-        [--threads 1,2] [--epochs 2] [--rounds 3] [--dataset fashion_mnist]
+        [--threads 1,2] [--epochs 2] [--rounds 3] [--dataset fashion_mnist] [--clock cpu]
 """
 
 from __future__ import annotations
@@ -70,6 +73,14 @@ PARTS = (
     "checkpointing",
 )
 OWN_PARTS = ("logging", "checkpointing")  # counted as themselves also within a validation
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+_clock = CLOCKS["cpu"]
+
+
+def now() -> float:
+    """The benchmark's clock (``--clock``): the process's CPU time (the default: on a machine
+    shared with other work it counts this process's work alone) or wall time."""
+    return _clock()
 
 
 def compose_cfg(overrides: list[str], folder: Path) -> DictConfig:
@@ -94,10 +105,10 @@ class EpochClock(L.Callback):
         self.end = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.starts.append(time.perf_counter())
+        self.starts.append(now())
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.end = time.perf_counter()
+        self.end = now()
 
     def epochs(self) -> list[float]:
         marks = [*self.starts, self.end]
@@ -115,12 +126,12 @@ class PartTimer:
     def part(self, name: str) -> Iterator[None]:
         """Time the block as ``name``; during validation only the parts of ``OWN_PARTS`` count
         (taken out of the validation's time), the rest is the validation's."""
-        start = time.perf_counter()
+        start = now()
         try:
             yield
         finally:
             if not self.validating or name in OWN_PARTS:
-                elapsed = time.perf_counter() - start
+                elapsed = now() - start
                 self.seconds[name] += elapsed
                 if self.validating:
                     self.seconds["validation"] -= elapsed
@@ -143,11 +154,11 @@ class ValidationFlag(L.Callback):
         self.start = 0.0
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.timer.validating, self.start = True, time.perf_counter()
+        self.timer.validating, self.start = True, now()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.timer.validating = False
-        self.timer.seconds["validation"] += time.perf_counter() - self.start
+        self.timer.seconds["validation"] += now() - self.start
 
 
 def build_project(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> tuple[Any, Any, Any]:
@@ -191,10 +202,10 @@ def instrument(trainer: Any, module: Any, datamodule: Any, timer: PartTimer) -> 
     def optimizer_step(*args: Any, **kwargs: Any) -> None:
         """Lightning's step runs the closure (forward, loss, backward) inside: the optimiser's
         share is the step's time less the parts timed within it."""
-        start, before = time.perf_counter(), sum(timer.seconds.values())
+        start, before = now(), sum(timer.seconds.values())
         original_step(*args, **kwargs)
         inner = sum(timer.seconds.values()) - before
-        timer.seconds["optimiser"] += time.perf_counter() - start - inner
+        timer.seconds["optimiser"] += now() - start - inner
 
     module.optimizer_step = optimizer_step
 
@@ -238,7 +249,7 @@ def bare_epochs(cfg: DictConfig, epochs: int, parts: dict[str, float] | None = N
     for epoch in range(1 + epochs):
         split: dict[str, float] = defaultdict(float)
         clock = Clock(split)
-        start = time.perf_counter()
+        start = now()
         net.train()
         set_epoch = getattr(loss_fn, "set_epoch", None)
         if set_epoch is not None:
@@ -269,7 +280,7 @@ def bare_epochs(cfg: DictConfig, epochs: int, parts: dict[str, float] | None = N
                 for x, _ in (datamodule.transform_batch(b, training=False) for b in val)
             ]
             torch.cat(probs)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(now() - start)
         if parts is not None:
             parts.clear()
             parts.update(split)
@@ -284,11 +295,11 @@ class Clock:
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start = now()
         try:
             yield
         finally:
-            self.split[name] += time.perf_counter() - start
+            self.split[name] += now() - start
 
 
 def shares(total: float, parts: dict[str, float]) -> str:
@@ -338,12 +349,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per fit")
     parser.add_argument("--rounds", type=int, default=3, help="alternations project / bare")
     parser.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist or synthetic")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="what is timed")
     args = parser.parse_args()
+    global _clock
+    _clock = CLOCKS[args.clock]
     register_resolvers()
     print(describe_cpu())
     print(
         f"torch {torch.__version__}; fmnist_cnn, {args.dataset} step IR=100, batch 500; "
-        f"median of {args.rounds} x {args.epochs} epochs; load average {os.getloadavg()[0]:.1f}"
+        f"median of {args.rounds} x {args.epochs} epochs, {args.clock} time; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
