@@ -40,6 +40,16 @@ def test_cpu_layout_makes_4d_weights_channels_last_and_keeps_the_objects() -> No
     assert all(t.is_contiguous() for t in tensors if t.dim() != 4)
 
 
+def test_a_one_channel_convolution_gets_channels_last_strides_and_output() -> None:
+    """With one input channel the default strides pass for channels-last; the weight must still
+    get channels-last strides, or the first convolution writes its output NCHW."""
+    net = use_preferred_layout(_fmnist_cnn(0), CPU)
+    first = net.features[0].weight
+    assert first.stride() == torch.empty_like(first, memory_format=CHANNELS_LAST).stride()
+    output = net.features[0](torch.randn(2, 1, 12, 12))
+    assert output.is_contiguous(memory_format=CHANNELS_LAST) and not output.is_contiguous()
+
+
 def test_other_devices_keep_the_default_layout() -> None:
     net = _fmnist_cnn(0)
     pointers = [p.data_ptr() for p in net.parameters()]

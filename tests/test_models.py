@@ -44,7 +44,8 @@ def test_fmnist_cnn_layers():
     network = FashionMNISTCNN(input_shape=FASHION, num_classes=10)
     layers = [*network.features, *network.classifier]
     kinds = [type(layer).__name__ for layer in layers]
-    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+    # the second ReLU after the pooling: the same function (test_channels_last_layers.py)
+    assert kinds == ["Conv2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Flatten",
                      "Linear", "ReLU", "Dropout", "Linear"]  # fmt: skip
     # 28 -> 26 -> 24 (3×3 convs) -> 12 (pool): 64 · 12 · 12 inputs to the 128-unit layer
     assert (layers[6].in_features, layers[6].out_features) == (64 * 12 * 12, 128)

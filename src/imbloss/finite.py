@@ -8,7 +8,13 @@ have shape ``[]``, otherwise ``[K]``):
 - ``keep_finite(params, before)`` after the optimiser step puts back, for every member whose
   ``ok_k`` is false, the parameters it had before the step: ``p ← where(ok, p, p_before)``
   (the parameters of member k are ``p[k]`` for stacked tensors [K, ...]);
-- ``failures()`` reads the flags on the host, once per epoch.
+- ``failures()`` reads the flags on the host, once per epoch;
+- ``guarded_step(params, step, closure)`` runs one optimiser step (whose closure computes and
+  observes the loss) with that guarantee. Off the CPU it copies the parameters before every step
+  and puts them back on the device (``keep_finite``, no host read). On the CPU a host read costs
+  nothing, so the flags are read after the closure, before the optimiser updates anything: the
+  parameters are copied, and put back, only in a step where some member has failed (measured
+  2026-12-03: the copies and ``where`` of every step were 2.4 % of a bf16 ``fmnist_cnn`` epoch).
 
 Guarantee: an update computed from a non-finite loss never reaches a member's parameters, and a
 failed member's parameters stay those before its first non-finite loss (its optimiser state and
@@ -18,7 +24,7 @@ is reported at the next check (the end of the epoch), not at the step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -91,6 +97,36 @@ class FiniteGuard:
         for param, old in zip(params, before, strict=True):
             mask = self.ok.view(*self.shape, *([1] * (param.ndim - len(self.shape))))
             param.copy_(torch.where(mask, param, old))
+
+    def all_ok(self) -> bool:
+        """Whether every member's losses have been finite so far (reads the device)."""
+        return self.ok is None or bool(self.ok.all())
+
+    def guarded_step(
+        self,
+        params: Sequence[Tensor],
+        step: Callable[[Callable[[], object] | None], object],
+        closure: Callable[[], object] | None,
+    ) -> None:
+        """``step(closure)``, an optimiser step whose ``closure`` (forward, loss, ``observe``,
+        backward) runs before the update, with the parameters of failed members put back (see
+        the module docstring: on the CPU they are copied only when a member has failed)."""
+        if closure is None or not params or params[0].device.type != "cpu":
+            before = self.snapshot(params)
+            step(closure)
+            self.keep_finite(params, before)
+            return
+        taken: list[list[Tensor]] = []
+
+        def observed_closure() -> object:
+            result = closure()
+            if not taken and not self.all_ok():  # the first call comes before any update
+                taken.append(self.snapshot(params))
+            return result
+
+        step(observed_closure)
+        if taken:
+            self.keep_finite(params, taken[0])
 
     def failures(self) -> dict[int, NonFiniteRecord]:
         """Members (index; 0 for an ordinary run) that saw a non-finite loss. Reads the device."""

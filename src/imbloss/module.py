@@ -123,12 +123,14 @@ class ImbalancedClassifier(L.LightningModule):
         optimizer: torch.optim.Optimizer,
         optimizer_closure: Callable[[], object] | None = None,
     ) -> None:
-        """Lightning's step (the closure runs ``training_step`` and the backward pass), then the
-        guard puts back the weights if any loss so far was non-finite."""
-        params = list(self.parameters())
-        before = self.finite_guard.snapshot(params)
-        optimizer.step(closure=optimizer_closure)
-        self.finite_guard.keep_finite(params, before)
+        """Lightning's step (the closure runs ``training_step`` and the backward pass), the
+        guard putting back the weights if any loss so far was non-finite
+        (:meth:`~imbloss.finite.FiniteGuard.guarded_step`)."""
+        self.finite_guard.guarded_step(
+            list(self.parameters()),
+            lambda closure: optimizer.step(closure=closure),
+            optimizer_closure,
+        )
 
     def on_train_epoch_end(self) -> None:
         failure = self.finite_guard.failures().get(0)
