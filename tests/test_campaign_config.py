@@ -10,7 +10,13 @@ import yaml
 from imbloss.errors import ConfigError
 from imbloss.results import __main__ as results_cli
 from imbloss.results.config import job_dirname, load_campaign, parse_campaign
-from imbloss.results.plan import grid_commands, parse_extras, reuse_finished, stage_status
+from imbloss.results.plan import (
+    config_holds,
+    grid_commands,
+    parse_extras,
+    reuse_finished,
+    stage_status,
+)
 
 from conftest import REPO_ROOT
 
@@ -161,31 +167,47 @@ def test_an_unknown_campaign_or_stage_names_the_accepted_ones(
     assert "go with 'run' only" in capsys.readouterr().err
 
 
-def _finished_run(folder: Path, loss: str) -> None:
+def _finished_run(folder: Path, loss: str, seed: int, data_seed: int) -> None:
     (folder / ".hydra").mkdir(parents=True)
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"loss": {"name": loss}}))
+    config = {"loss": {"name": loss}, "seed": seed, "dataset": {"seed": data_seed}}
+    config["trainer"] = {"precision": "bf16-mixed"}
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     (folder / "metrics.json").write_text(f'{{"loss": "{loss}"}}')
     (folder / "checkpoints").mkdir()
     (folder / "checkpoints" / "best.ckpt").write_bytes(b"weights")
     (folder / "job.lock").write_text("")
 
 
-def test_reuse_copies_an_earlier_finished_run_without_checkpoints(tmp_path: Path) -> None:
+def test_reuse_copies_an_earlier_run_of_the_same_job_without_checkpoints(tmp_path: Path) -> None:
     raw = _campaign(
+        replicate_keys=["seed", "dataset.seed"],
         reuse=[{"dir": "results/old", "add": {"trainer.precision": "bf16-mixed"}}],
-        replicates=1,
     )
     campaign = parse_campaign(raw)
     old = tmp_path / "results" / "old"
-    _finished_run(old / "loss=pf,seed=0,trainer.precision=bf16-mixed", "pf")
+    for seed in (0, 1):  # the earlier runs all trained on subsample 0
+        _finished_run(old / f"loss=pf,seed={seed},trainer.precision=bf16-mixed", "pf", seed, 0)
+    _finished_run(old / "loss=ce,seed=0,trainer.precision=bf16-mixed", "pf", 0, 0)  # not ce
     folder = tmp_path / "results" / "tiny"
     copied = reuse_finished(campaign, campaign.jobs(), folder, tmp_path)
+    # replicate 1 is seed 1 on subsample 1: the earlier seed-1 run is another job
     assert copied == ["loss=pf,seed=0 (from results/old)"]
     target = folder / "loss=pf,seed=0"
     assert (target / "metrics.json").read_text() == '{"loss": "pf"}'
     assert not (target / "checkpoints").exists() and not (target / "job.lock").exists()
-    assert not (folder / "loss=ce,seed=0").exists()  # nothing to reuse for ce
+    assert sorted(p.name for p in folder.iterdir()) == ["loss=pf,seed=0"]
     assert reuse_finished(campaign, campaign.jobs(), folder, tmp_path) == []  # once
+
+
+def test_config_holds_reads_values_and_group_names() -> None:
+    config = {"ir": 100.0, "loss": {"name": "pf"}, "dataset": {"seed": 3, "label_noise": 0.2}}
+    assert config_holds(config, "ir", "100") and config_holds(config, "loss", "pf")
+    assert config_holds(config, "dataset.seed", "3") and config_holds(
+        config, "dataset.label_noise", "0.2"
+    )
+    assert not config_holds(config, "dataset.seed", "0") and not config_holds(config, "ir", "10")
+    assert not config_holds(config, "sampler", "none")  # absent
+    assert config_holds({"ir": None}, "ir", "null")
 
 
 def test_run_refuses_emulated_bf16_unless_told(

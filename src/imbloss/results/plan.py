@@ -17,8 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from imbloss.errors import ConfigError
-from imbloss.results.config import CampaignConfig, Grid, Job, Stage, job_dirname, sweep_values
+from imbloss.results.config import (
+    CampaignConfig,
+    Grid,
+    Job,
+    Stage,
+    job_dirname,
+    override_value,
+    sweep_values,
+)
 from imbloss.runs.layout import RunFolder
 
 # what a reused run's copy leaves behind: checkpoints, locks, the stacked and halving state
@@ -83,20 +93,48 @@ def _sweep(value: object) -> str:
     return ",".join(sweep_values(value))
 
 
+def config_holds(config: Mapping[str, object], key: str, value: str) -> bool:
+    """Whether a run's resolved ``config`` (``.hydra/config.yaml``) has the override
+    ``key=value``: the dotted key's value, or a config group's ``name`` (``loss=pf``)."""
+    node: object = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    if isinstance(node, Mapping):
+        node = node.get("name")
+    return override_value(node) == value or (
+        isinstance(node, int | float) and not isinstance(node, bool) and _same_number(node, value)
+    )
+
+
+def _same_number(number: float, text: str) -> bool:
+    try:
+        return float(text) == float(number)
+    except ValueError:
+        return False
+
+
 def reuse_finished(
     campaign: CampaignConfig, jobs: Sequence[Job], folder: Path, repo: Path
 ) -> list[str]:
-    """Copy into ``folder`` every job of ``jobs`` that has not finished there but has finished in
-    a folder of ``campaign.reuse`` (checkpoints and locks left behind); the names copied."""
+    """Copy into ``folder`` every job of ``jobs`` that has not started there but has finished in
+    a folder of ``campaign.reuse`` with every override of the job (its configuration is checked:
+    replicate 1's ``dataset.seed=1`` is not an earlier run's 0); checkpoints and locks are left
+    behind. The names copied."""
     copied = []
     for job in jobs:
         target = folder / job_dirname(job)
-        if RunFolder(target).metrics.is_file() or target.exists():
+        if target.exists():
             continue
         for reuse in campaign.reuse:
-            source = repo / reuse.dir / job_dirname({**job, **reuse.add})
-            if RunFolder(source).metrics.is_file():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns(*NOT_REUSED))
+            source = RunFolder(repo / reuse.dir / job_dirname({**job, **reuse.add}))
+            if not (source.metrics.is_file() and source.config.is_file()):
+                continue
+            config = yaml.safe_load(source.config.read_text()) or {}
+            wanted = campaign.full_overrides(job)
+            if all(config_holds(config, key, value) for key, value in wanted.items()):
+                shutil.copytree(source.path, target, ignore=shutil.ignore_patterns(*NOT_REUSED))
                 copied.append(f"{job_dirname(job)} (from {reuse.dir})")
                 break
     return copied
