@@ -336,6 +336,7 @@ def test_table_iv_puts_the_papers_auc_beside_both_readings(
 def test_time_left_counts_the_campaigns_schedule_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The 200-epoch runs of the schedule check take longer: they stay out of the estimate."""
     monkeypatch.setattr(plan, "PRECISION", None)
+    monkeypatch.setattr(plan, "JOB_FIT_S", {})  # no figure of today's code: the runs' mean
     short = _runs({("pf", s): 0.8 for s in range(2)})  # fit 600 s each
     long = _runs({("wce", s): 0.8 for s in range(2)}, schedule=float(plan.SOURCE_EPOCHS))
     long["fit_time_s"] = 6000.0
@@ -343,6 +344,17 @@ def test_time_left_counts_the_campaigns_schedule_only(monkeypatch: pytest.Monkey
     page = results_page(runs, runs, "python -m imbloss.report X --claims Y")
     line = next(line for line in page.splitlines() if " jobs left: about " in line)
     assert "(10.0 min a job)" in line, line
+
+
+def test_time_left_takes_the_fit_time_of_todays_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs so far were trained by slower code: a job's measured time today counts."""
+    monkeypatch.setattr(plan, "PRECISION", None)
+    monkeypatch.setattr(plan, "JOB_FIT_S", {"32-true": 300.0, "bf16-mixed": 120.0})
+    runs = _runs({("pf", s): 0.8 for s in range(2)})  # fit 600 s each, in 32-true
+    page = results_page(runs, runs, "python -m imbloss.report X --claims Y")
+    line = next(line for line in page.splitlines() if " jobs left: about " in line)
+    assert "in 32-true (5.0 min a job)" in line, line
+    assert "in bf16-mixed (2.0 min a job)" in line, line
 
 
 def test_run_without_stages_stops_before_the_first_undecided_one(

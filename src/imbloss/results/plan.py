@@ -28,6 +28,10 @@ CAMPAIGN_DIR = "results/fmnist_step"
 PRECISION: str | None = "32-true"
 EPOCHS = 60
 EPOCHS_CONFIRMED = True
+# The fit time (s) of one fmnist_cnn job at EPOCHS epochs with today's code, 2 jobs side by side
+# with 1 thread each, per precision: the estimate of the time left takes these over the mean of
+# the finished runs, which slower code trained (docs/performance.md, "The cost of a run").
+JOB_FIT_S: dict[str, float] = {"32-true": 1000.0, "bf16-mixed": 468.0}
 DECISIONS = ("precision", "schedule")
 SOURCE_LOSSES = ("pf", "wce", "focal", "focal_alpha", "ldam", "wldam")
 # `la` at tau = 1 is `bsm` (the same loss: bit-identical runs), so only `bsm` runs.
