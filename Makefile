@@ -59,6 +59,8 @@ bench: $(STAMP) data
 	$(PY) benchmarks/bench_intervals.py
 	$(PY) benchmarks/bench_stacked.py --members 1,8,32 --steps 10 --sweep-steps 10
 	$(PY) benchmarks/bench_precision_layout.py
+	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_epoch.py
 	$(PY) benchmarks/bench_report.py
 
 clean:

@@ -85,3 +85,13 @@ def test_layers_fall_back_outside_channels_last() -> None:
     flat(pool(channels_last)).pow(2).sum().backward()
     assert channels_last.grad.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(channels_last.grad, x.grad)
+
+
+def test_max_pool_keeps_pytorchs_backward_under_deterministic_algorithms() -> None:
+    x = torch.randn(2, 3, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    torch.use_deterministic_algorithms(True)
+    try:
+        pooled = MaxPool2d(2)(x)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert pooled.grad_fn.name() == "MaxPool2DWithIndicesBackward0"

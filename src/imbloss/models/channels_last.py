@@ -15,7 +15,8 @@ the activation in the largest tensors of ``fmnist_cnn``:
 
 Both compute what ``nn.Flatten`` and ``nn.MaxPool2d`` compute, bit for bit, forward and backward.
 They fall back to those layers for inputs that are not channels-last CPU tensors and inside
-``torch.func`` transforms (``vmap`` of the stacked engine), where the default path is used.
+``torch.func`` transforms (``vmap`` of the stacked engine); :class:`MaxPool2d` also under
+``trainer.deterministic=true`` (PyTorch refuses ``max_unpool2d`` there).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class MaxPool2d(nn.MaxPool2d):
         super().__init__(kernel_size)
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.requires_grad and _channels_last_cpu(input):
+        # PyTorch flags max_unpool2d as nondeterministic (for overlapping indices, not ours)
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        if input.requires_grad and _channels_last_cpu(input) and not deterministic:
             return _MaxPoolUnpoolBackward.apply(input, self.kernel_size)
         return super().forward(input)
