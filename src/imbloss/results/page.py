@@ -275,13 +275,11 @@ def judge(
         ]
         return Verdict(f"margin ±{margin:g}: " + "; ".join(parts), verdict, math.nan)
     if case.kind == "robustness":
-        base = {**case.where, **case.spec.get("baseline", {})}
-        clean = {k: v for k, v in base.items()}
-        a_clean = runs.values(runs.cell({**clean, **case.a}), metric, weights, first)
+        clean = {**case.where, **case.spec.get("baseline", {})}  # a None value: key absent
+        a_clean_cell = runs.cell({**clean, **case.a})
+        a_clean = runs.values(a_clean_cell, metric, weights, first)
         b_clean_cells = [runs.cell({**clean, **b}) for b in case.bs]
-        complete = complete and all(
-            runs.complete(c, first) for c in (runs.cell({**clean, **case.a}), *b_clean_cells)
-        )
+        complete = complete and all(runs.complete(c, first) for c in (a_clean_cell, *b_clean_cells))
         a_change = {k: a_values[k] - a_clean[k] for k in set(a_values) & set(a_clean)}
         results = []
         for b_cell, b_clean in zip(b_cells, b_clean_cells, strict=True):
