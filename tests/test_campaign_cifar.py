@@ -95,8 +95,11 @@ def _status(root: Path, folder: Path) -> dict[str, tuple[int, int, int]]:
     """``status`` per stage: (finished, failed, to run)."""
     done = _results(root, "status", "--campaign", "cifar", "--dir", str(folder), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    *lines, estimate = done.stdout.splitlines()
+    # the campaign's job_config trains one job at a time (replicates_gpu)
+    assert estimate.startswith("About ") and ", one job at a time, " in estimate, estimate
     counts = {}
-    for line in done.stdout.splitlines():
+    for line in lines:
         match = STATUS_LINE.match(line.strip())
         assert match, f"unexpected status line {line!r}"
         counts[match[1]] = (int(match[2]), int(match[3]), int(match[4]))

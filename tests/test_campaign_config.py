@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +15,20 @@ from imbloss.results.config import job_dirname, load_campaign, parse_campaign
 from imbloss.results.plan import (
     config_holds,
     grid_commands,
+    jobs_side_by_side,
     parse_extras,
     reuse_finished,
     stage_status,
+    time_left,
 )
 
 from conftest import REPO_ROOT
 
+# a process that holds an flock on argv[1] until its stdin closes
+HOLD_LOCK = (
+    "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+)
 LOSSES = {"pf", "wce", "focal", "focal_alpha", "ldam", "wldam", "ce", "bsm"}
 
 
@@ -234,3 +243,77 @@ def test_run_refuses_emulated_bf16_unless_told(
     ran.clear()
     assert results_cli.main(["run", "--campaign", "tiny", "--", "trainer.precision=32-true"]) == 0
     assert len(ran) == 2
+
+
+def _timed_run(folder: Path, fit_s: float, evaluation_s: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(
+        f'{{"fit_time_s": {fit_s}, "evaluation_time_s": {evaluation_s}}}'
+    )
+
+
+def test_time_left_takes_each_stages_median_and_the_jobs_side_by_side(tmp_path: Path) -> None:
+    stages = [
+        {"name": "a", "grid": {"loss": ["pf", "ce", "wce"]}},
+        {"name": "b", "grid": {"loss": ["pf", "focal"]}, "fixed": {"ir": 10}},
+    ]
+    campaign = parse_campaign(_campaign(replicates=1, stages=stages))
+    _timed_run(tmp_path / "loss=pf,seed=0", 100, 20)
+    _timed_run(tmp_path / "loss=ce,seed=0", 200, 40)
+    left = time_left(campaign, tmp_path, side_by_side=2)
+    assert left is not None and left.jobs == 3  # wce of a; pf and focal of b
+    # a: 1 job at its median (120 + 240) / 2 = 180 s; b has no finished run: 2 jobs at 180 s
+    assert left.seconds == pytest.approx(3 * 180) and left.hours == pytest.approx(540 / 7200)
+    assert left.sentence() == (
+        "About 0.1 h of this machine remain for the 3 jobs left, with 2 jobs side by side, at the "
+        "median time of each stage's finished runs (of all finished runs, 3.0 min, for a stage "
+        "with none)."
+    )
+    _timed_run(tmp_path / "ir=10,loss=pf,seed=0", 1000, 0)
+    # b's median is now its own run: 1000 s for focal; a still 180 s for wce
+    assert time_left(campaign, tmp_path, 1).seconds == pytest.approx(1180)
+    assert "one job at a time" in time_left(campaign, tmp_path, 1).sentence()
+    assert time_left(campaign, tmp_path / "empty", 2) is None  # nothing measured yet
+
+
+def test_jobs_side_by_side_reads_the_job_config() -> None:
+    fmnist, cifar = (load_campaign(name, REPO_ROOT) for name in ("fmnist", "cifar"))
+    assert jobs_side_by_side(fmnist, REPO_ROOT) == 2  # conf/campaign/replicates.yaml
+    assert jobs_side_by_side(cifar, REPO_ROOT) == 1  # replicates_gpu: the basic launcher
+
+
+def test_status_names_the_jobs_training_now_with_their_epochs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "tiny.yaml").write_text(yaml.safe_dump(_campaign(replicates=1)))
+    _timed_run(tmp_path / "results" / "tiny" / "loss=pf,seed=0", 300, 0)
+    running = tmp_path / "results" / "tiny" / "loss=ce,seed=0"
+    (running / "csv").mkdir(parents=True)
+    (running / "csv" / "metrics.csv").write_text("epoch,step\n0,54\n16,918\n")
+    (running / ".hydra").mkdir()
+    (running / ".hydra" / "config.yaml").write_text("trainer:\n  max_epochs: 60\n")
+    monkeypatch.chdir(tmp_path)
+    campaign = parse_campaign(_campaign(replicates=1))
+    # another process holds the folder's lock, as a training job does
+    holding = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(running / "job.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holding.stdout is not None and holding.stdout.readline() == "held\n"
+        assert stage_status(campaign, campaign.stage("a"), running.parent).running == (
+            ("loss=ce,seed=0", 17, 60),
+        )
+        assert results_cli.main(["status", "--campaign", "tiny"]) == 0
+    finally:
+        holding.communicate("")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-2:] == ["(1", "running)"] and out[0].split()[1] == "1"
+    assert out[1] == "  running: loss=ce,seed=0, epoch 17 of 60"
+    # no conf/campaign/replicates.yaml in this repository: Hydra's basic launcher, one at a time
+    assert out[2].startswith("About 0.1 h of this machine remain for the 1 jobs left, one job at")
+    # the holder has ended: the folder is an unfinished job, not a running one
+    assert stage_status(campaign, campaign.stage("a"), running.parent).running == ()

@@ -9,7 +9,8 @@ and ``--dir DIR`` (its runs' folder; default the file's ``dir``):
   and stay out of the folder names. Each multirun runs in a process group of its own
   (:mod:`imbloss.results.processes`). On a CPU without native bf16 a bf16 campaign stops with one
   line, unless ``--allow-emulated-bf16``.
-- ``status``: per stage, the jobs finished, failed and still to run.
+- ``status``: per stage, the jobs finished, failed and still to run; the jobs a process trains
+  now, each with its epochs done and planned; the time left, estimated from the finished runs.
 - ``stop``: stop the running ``run`` and every process of its multirun, then check that no
   process trains a run folder of the campaign; exit status 1 naming any that still does.
 - ``compact [PATH]``: rewrite every finished run's ``predictions.npz`` below PATH (default the
@@ -36,10 +37,12 @@ from imbloss.results.plan import (
     check_replicates,
     chosen_stages,
     grid_commands,
+    jobs_side_by_side,
     parse_extras,
     precisions,
     reuse_finished,
     stage_status,
+    time_left,
 )
 from imbloss.results.processes import hold_runner, run_in_own_group, stop_campaign
 from imbloss.runs.environment import bf16_isa, cpu_model
@@ -85,10 +88,19 @@ def _run(args: argparse.Namespace, campaign: CampaignConfig, folder: Path, repo:
     return 0
 
 
-def _status(campaign: CampaignConfig, folder: Path) -> int:
+def _status(campaign: CampaignConfig, folder: Path, repo: Path) -> int:
     for stage in campaign.stages:
         s = stage_status(campaign, stage, folder)
-        print(f"{s.stage:12s} {s.finished:3d} finished, {s.failed:3d} failed, {s.to_run:3d} to run")
+        running = f" ({len(s.running)} running)" if s.running else ""
+        print(
+            f"{s.stage:12s} {s.finished:3d} finished, {s.failed:3d} failed, "
+            f"{s.to_run:3d} to run{running}"
+        )
+        for name, done, planned in s.running:
+            print(f"  running: {name}, epoch {done}" + (f" of {planned}" if planned else ""))
+    left = time_left(campaign, folder, jobs_side_by_side(campaign, repo))
+    if left:
+        print(left.sentence())
     return 0
 
 
@@ -147,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args, campaign, folder, repo)
         if args.command == "status":
-            return _status(campaign, folder)
+            return _status(campaign, folder, repo)
         if args.command == "stop":
             code, lines = stop_campaign(folder)
             print("\n".join(lines))

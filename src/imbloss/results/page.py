@@ -40,7 +40,7 @@ from imbloss.report.labels import loss_label
 from imbloss.report.runs import FULL_PREFIX, read_run
 from imbloss.results.config import CampaignConfig, Job, job_dirname, load_campaign, sweep_values
 from imbloss.results.figure import Point, write_against_pf_figure
-from imbloss.results.plan import stage_status
+from imbloss.results.plan import jobs_side_by_side, stage_status, time_left
 from imbloss.results.verdicts import (
     CONTRADICTED,
     NOT_DECIDED,
@@ -634,20 +634,13 @@ def environment_section(runs: CampaignRuns) -> list[str]:
     ]
 
 
-def progress_section(runs: CampaignRuns) -> list[str]:
-    rows, left = [], 0
+def progress_section(runs: CampaignRuns, side_by_side: int) -> list[str]:
+    rows = []
     for stage in runs.campaign.stages:
         status = stage_status(runs.campaign, stage, runs.folder)
-        left += status.to_run + status.failed
         rows.append([f"`{stage.name}`", stage.purpose, f"{status.finished} of {status.total}"])
-    times = [r["fit_time_s"] for r in runs.records["selected"].values()]
-    estimate = (
-        f"About {left * statistics.median(times) / 3600 / 2:.1f} h of this machine remain for "
-        f"the {left} jobs left, at the median fit time of the finished runs "
-        f"({statistics.median(times) / 60:.1f} min) with 2 jobs side by side."
-        if times and left
-        else ""
-    )
+    left = time_left(runs.campaign, runs.folder, side_by_side)
+    estimate = left.sentence() if left else ""
     missing = []
     for stage in runs.campaign.stages:
         names = [
@@ -751,9 +744,13 @@ def replace_headline(readme: str, block: str) -> str:
 
 
 def campaign_page(
-    runs: CampaignRuns, earlier: Sequence[CampaignRuns], command: str, figure: str | None
+    runs: CampaignRuns,
+    earlier: Sequence[CampaignRuns],
+    command: str,
+    figure: str | None,
+    side_by_side: int,
 ) -> str:
-    """The whole page."""
+    """The whole page; ``side_by_side``: the jobs the campaign trains at once (its time left)."""
     campaign = runs.campaign
     firsts = campaign.rules.get("verdicts_at") or [None]
     claim_lines, summaries = [], []
@@ -789,7 +786,7 @@ def campaign_page(
             "",
             *(line.replace("## Check:", "### Check:") for line in checks_section(other)),
         ]
-    lines += progress_section(runs)
+    lines += progress_section(runs, side_by_side)
     return "\n".join(line for line in lines).rstrip() + "\n"
 
 
@@ -816,7 +813,8 @@ def write_campaign_page(
         )
         figure = name
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(campaign_page(runs, earlier, command, figure))
+    side_by_side = jobs_side_by_side(campaign, repo)
+    out.write_text(campaign_page(runs, earlier, command, figure, side_by_side))
     if readme is not None:
         path = repo / readme if not Path(readme).is_absolute() else Path(readme)
         cells = [c for _, _, a, b in _headline_pairs(runs) for c in (a, b)]

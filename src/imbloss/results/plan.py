@@ -13,6 +13,7 @@ starts.
 from __future__ import annotations
 
 import shutil
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from imbloss.results.config import (
     sweep_values,
 )
 from imbloss.runs.layout import RunFolder
+from imbloss.runs.lock import holder
+from imbloss.runs.readers import read_json_file
 
 # what a reused run's copy leaves behind: checkpoints, locks, the stacked and halving state
 NOT_REUSED = ("checkpoints", "job.lock", ".imbloss", ".stacked")
@@ -142,12 +145,14 @@ def reuse_finished(
 
 @dataclass(frozen=True)
 class StageStatus:
-    """How far a stage is: jobs finished, failed, and still to run."""
+    """How far a stage is: jobs finished, failed, and still to run; of the last, the folders a
+    process trains now (its ``job.lock`` held), each with its epochs done and planned."""
 
     stage: str
     finished: int
     failed: int
     to_run: int
+    running: tuple[tuple[str, int, int | None], ...] = ()  # (folder, epochs done, planned)
 
     @property
     def total(self) -> int:
@@ -161,7 +166,102 @@ def stage_status(
     folders = [RunFolder(folder / job_dirname(j)) for j in campaign.stage_jobs(stage, replicates)]
     finished = sum(f.metrics.is_file() for f in folders)
     failed = sum(f.error.is_file() and not f.metrics.is_file() for f in folders)
-    return StageStatus(stage.name, finished, failed, len(folders) - finished - failed)
+    running = tuple(
+        (f.path.name, epochs_logged(f), epochs_planned(f))
+        for f in folders
+        if not f.metrics.is_file() and holder(f.lock) is not None
+    )
+    return StageStatus(stage.name, finished, failed, len(folders) - finished - failed, running)
+
+
+def epochs_logged(run: RunFolder) -> int:
+    """The epochs a run has finished so far: one past the last epoch of its CSV log (0 without)."""
+    try:
+        last = run.curves.read_text().rstrip("\n").rsplit("\n", 1)[-1]
+    except OSError:
+        return 0
+    epoch = last.split(",", 1)[0]
+    return int(epoch) + 1 if epoch.isdigit() else 0
+
+
+def epochs_planned(run: RunFolder) -> int | None:
+    """``trainer.max_epochs`` of a begun run's ``.hydra/config.yaml`` (None before it exists)."""
+    try:
+        config = yaml.safe_load(run.config.read_text()) or {}
+    except OSError:
+        return None
+    epochs = (config.get("trainer") or {}).get("max_epochs")
+    return int(epochs) if epochs is not None else None
+
+
+def jobs_side_by_side(campaign: CampaignConfig, repo: Path) -> int:
+    """How many jobs the campaign trains at once: ``hydra.launcher.n_jobs`` of its
+    ``conf/campaign/<job_config>.yaml`` (1 when it sets none: Hydra's basic launcher)."""
+    path = repo / "conf" / "campaign" / f"{campaign.job_config}.yaml"
+    config = yaml.safe_load(path.read_text()) if path.is_file() else None
+    launcher = ((config or {}).get("hydra") or {}).get("launcher") or {}
+    return int(launcher.get("n_jobs", 1))
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """What a campaign's jobs left would take: each stage's jobs at the median time (fit and
+    evaluation) of its finished runs, or of all finished runs where it has none, divided by the
+    jobs trained side by side."""
+
+    jobs: int
+    seconds: float
+    median_s: float  # of all finished runs
+    side_by_side: int
+
+    @property
+    def hours(self) -> float:
+        return self.seconds / 3600 / self.side_by_side
+
+    def sentence(self) -> str:
+        together = (
+            f"with {self.side_by_side} jobs side by side"
+            if self.side_by_side > 1
+            else "one job at a time"
+        )
+        return (
+            f"About {self.hours:.1f} h of this machine remain for the {self.jobs} jobs left, "
+            f"{together}, at the median time of each stage's finished runs (of all finished "
+            f"runs, {self.median_s / 60:.1f} min, for a stage with none)."
+        )
+
+
+def run_seconds(run: RunFolder) -> float:
+    """A finished run's time: ``fit_time_s`` + ``evaluation_time_s`` of its ``metrics.json``."""
+    metrics = read_json_file(run.metrics)
+    return float(metrics.get("fit_time_s", 0.0)) + float(metrics.get("evaluation_time_s", 0.0))
+
+
+def time_left(campaign: CampaignConfig, folder: Path, side_by_side: int) -> TimeLeft | None:
+    """The estimate for the jobs of ``campaign`` not finished in ``folder``; None when none is
+    left or none has finished (nothing to measure by). A job of two stages counts once."""
+    seen: set[str] = set()
+    stages: list[tuple[list[float], int]] = []  # (finished runs' times, jobs left) per stage
+    for stage in campaign.stages:
+        times, left = [], 0
+        for job in campaign.stage_jobs(stage):
+            name = job_dirname(job)
+            if name in seen:
+                continue
+            seen.add(name)
+            run = RunFolder(folder / name)
+            if run.metrics.is_file():
+                times.append(run_seconds(run))
+            else:
+                left += 1
+        stages.append((times, left))
+    every = [t for times, _ in stages for t in times]
+    jobs = sum(left for _, left in stages)
+    if not every or not jobs:
+        return None
+    overall = statistics.median(every)
+    seconds = sum(left * (statistics.median(times) if times else overall) for times, left in stages)
+    return TimeLeft(jobs, seconds, overall, side_by_side)
 
 
 def precisions(campaign: CampaignConfig, stages: Sequence[Stage]) -> set[str]:
