@@ -113,6 +113,9 @@ def test_one_epoch_run_writes_the_documented_files(run_cli: Runner, tmp_path: Pa
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     assert config.loss.name == "wce" and config.trainer.max_epochs == 1
     assert "G-mean" in result.stdout and str(run) in result.stdout
+    # Lightning's log lines reach train.log once each, without its advertisements
+    log = (run / "train.log").read_text()
+    assert log.count("GPU available:") == 1 and "💡 Tip" not in log + result.stdout
     # where it ran
     env = metrics["environment"]
     assert set(env) == {"commit", "torch", "lightning", "device", "cpu_id", "bf16_isa", "threads"}

@@ -294,13 +294,25 @@ def print_summary(metrics: dict[str, Any], output_dir: Path) -> None:
     print(f"outputs: {output_dir}")
 
 
+class DropLightningTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing" lines: advertisements of its cloud
+    services, printed at every Trainer's start, that say nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
 def route_lightning_logs_through_hydra() -> None:
     """Lightning's own console handlers would print every message a second time beside Hydra's
-    root handlers (console and ``train.log``); let its records go to those alone."""
+    root handlers (console and ``train.log``); let its records go to those alone, without its
+    tips (:class:`DropLightningTips`)."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, DropLightningTips) for f in rank_zero.filters):
+        rank_zero.addFilter(DropLightningTips())
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
