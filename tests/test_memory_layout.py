@@ -107,6 +107,28 @@ def test_stacked_members_are_channels_last_and_compute_as_separate_networks(vect
         torch.testing.assert_close(ordinary(x[k]), net(x[k]), rtol=0, atol=0)
 
 
+def test_a_stacked_member_computes_bit_for_bit_what_the_single_engine_computes() -> None:
+    """In loop mode (the CPU) member k runs its own kernels on slices that have the strides the
+    single engine gives its network, the one-channel first convolution's included: the same
+    float32 outputs and gradients, exactly."""
+    nets = [_fmnist_cnn(seed) for seed in (0, 1)]
+    singles = [use_preferred_layout(copy.deepcopy(net), CPU).eval() for net in nets]
+    stack = StackedNetwork(nets, CPU, vectorize=False)
+    stack.train(False)
+    for name, value in stack.params.items():
+        for k, single in enumerate(singles):
+            assert value[k].stride() == dict(single.named_parameters())[name].stride(), name
+    x = torch.randn(2, 8, 1, 12, 12)
+    logits = stack(x)
+    logits.square().sum().backward()
+    for k, single in enumerate(singles):
+        single_logits = single(x[k])
+        single_logits.square().sum().backward()
+        assert torch.equal(logits[k], single_logits)
+        for name, value in stack.params.items():
+            assert torch.equal(value.grad[k], dict(single.named_parameters())[name].grad), name
+
+
 def test_a_checkpoint_of_a_channels_last_fit_loads_into_an_ordinary_network(tmp_path) -> None:
     datamodule = ImbalancedDataModule("synthetic", str(tmp_path), protocol="step", ir=10)
     datamodule.prepare_data()

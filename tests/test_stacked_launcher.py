@@ -21,10 +21,6 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 # (grouped convolutions, batched matrix products); differences measured here are ~1e-7.
 PROB_ATOL = 1e-5
 FIGURE_ATOL = 1e-6
-# fmnist_cnn in float32: since 2026-12-03 the single engine's first convolution runs
-# channels-last (a faster oneDNN kernel), whose rounding differs from the stacked grouped
-# convolution's; after 2 epochs probabilities differed by up to ~2e-5 (measured), figures less.
-CNN_FLOAT32_ATOL = 1e-4
 FIGURES = ("gmean", "auc", "f1", "acc", "minority_acc", "majority_acc", "val_gmean", "val_auc")
 SYNTHETIC = ("dataset=synthetic", "ir=10", "trainer.enable_progress_bar=false")
 # fmnist_cnn on the synthetic data for two epochs, without dropout (whose masks a stacked member
@@ -69,12 +65,10 @@ def _compare_launchers(
     args: list[str],
     passes: int,
     launcher: tuple[str, ...] = (),
-    prob_atol: float = PROB_ATOL,
-    figure_atol: float = FIGURE_ATOL,
 ) -> list:
     """Run ``args`` as a multirun under both launchers (``launcher``: settings of the stacked
-    one); assert job-by-job agreement (probabilities within ``prob_atol``, figures within
-    ``figure_atol``); return the stacked jobs' ``metrics.json``."""
+    one); assert job-by-job agreement (probabilities within ``PROB_ATOL``, figures within
+    ``FIGURE_ATOL``); return the stacked jobs' ``metrics.json``."""
     basic_dir, stacked_dir = tmp_path / "basic", tmp_path / "stacked"
     basic = run_cli(["-m", *args, f"hydra.sweep.dir={basic_dir}"])
     assert basic.returncode == 0, basic.stderr
@@ -98,16 +92,16 @@ def _compare_launchers(
         for key in ("test_class_counts", "per_class_recall"):
             assert stack[key] == single[key], key
         for key in FIGURES[:4]:
-            assert stack["last"][key] == pytest.approx(single["last"][key], abs=figure_atol), key
+            assert stack["last"][key] == pytest.approx(single["last"][key], abs=FIGURE_ATOL), key
             assert stack["full_test"][key] == pytest.approx(
-                single["full_test"][key], abs=figure_atol
+                single["full_test"][key], abs=FIGURE_ATOL
             )
         for key in FIGURES:
-            assert stack[key] == pytest.approx(single[key], abs=figure_atol), (job.name, key)
+            assert stack[key] == pytest.approx(single[key], abs=FIGURE_ATOL), (job.name, key)
         arrays = [np.load(j / "predictions.npz") for j in (job, other)]
         assert set(arrays[1].files) == set(arrays[0].files) >= {"probs", "last_probs"}
         for key in arrays[0].files:  # selected and last weights, both test sets
-            np.testing.assert_allclose(arrays[1][key], arrays[0][key], rtol=0, atol=prob_atol)
+            np.testing.assert_allclose(arrays[1][key], arrays[0][key], rtol=0, atol=PROB_ATOL)
         ckpts = [torch.load(j / "checkpoints/best.ckpt", weights_only=True) for j in (job, other)]
         assert (ckpts[1]["epoch"], ckpts[1]["global_step"]) == (
             ckpts[0]["epoch"],
@@ -159,8 +153,6 @@ def test_fmnist_cnn_sweep_agrees_job_by_job_across_passes(run_cli: Runner, tmp_p
         [*FMNIST_CNN_TWO_EPOCHS, "loss=wldam,pf", "seed=0,1"],
         passes=2,
         launcher=("hydra.launcher.max_stack=3",),
-        prob_atol=CNN_FLOAT32_ATOL,
-        figure_atol=CNN_FLOAT32_ATOL,
     )
     assert [m["stack_size"] for m in metrics] == [2] * 4
     assert any(m["gmean"] > 0 for m in metrics)

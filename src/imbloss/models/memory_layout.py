@@ -68,4 +68,7 @@ def stacked_preferred_layout(value: Tensor, device: torch.device) -> Tensor:
     """
     if not prefers_channels_last(device) or value.dim() != CONVOLUTION_WEIGHT_DIM + 1:
         return value
-    return value.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    # fresh strides, as in channels_last_strides: with one input channel the permuted view passes
+    # for contiguous, and ``contiguous()`` would hand the NCHW tensor back unchanged
+    stored = torch.empty_like(value.permute(0, 1, 3, 4, 2), memory_format=torch.contiguous_format)
+    return stored.permute(0, 1, 4, 2, 3).copy_(value)
