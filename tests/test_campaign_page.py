@@ -54,7 +54,9 @@ GMEAN = {
 }
 
 
-def _write_run(folder: Path, loss: str, k: int, last_shift: float = 0.0) -> None:
+def _write_run(
+    folder: Path, loss: str, k: int, last_shift: float = 0.0, val_gmean: float = 0.5
+) -> None:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(
         yaml.safe_dump({"loss": {"name": loss}, "seed": k, "dataset": {"seed": k}, "ir": 100})
@@ -67,6 +69,8 @@ def _write_run(folder: Path, loss: str, k: int, last_shift: float = 0.0) -> None
         "seed": k,
         "ir": 100,
         "fit_time_s": 600.0,
+        "selected_epoch": 7,
+        "val_gmean": val_gmean,
         **figures,
         "last": last,
         "environment": {"device": "Test CPU", "bf16_isa": ["amx_bf16"], "threads": 1},
@@ -135,8 +139,26 @@ def test_the_page_and_the_readme_headline(repo: Path) -> None:
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "3 × 5" and float(cells[4]) > 0.9 and float(cells[7]) > 10
     assert "| Test CPU" in page and "amx_bf16" in page
+    assert "## Selections with nothing to choose by" not in page  # every validation G-mean > 0
     assert (repo / "docs" / "figures" / "tiny_against_reference.png").is_file()
     text = readme.read_text()
     assert "old" not in text and text.endswith("rest\n")
     assert "**Replicated over subsamples: 15 of 15 planned runs finished.**" in text
     assert "+3.0 [" in text and "(n=5): **supported**" in text
+
+
+def test_the_page_names_the_runs_whose_validation_g_mean_was_always_0(repo: Path) -> None:
+    folder = _fill(repo, losses=("pf", "wce"))
+    _fill(repo, range(4), losses=("ce",))
+    _write_run(folder / "ir=100,loss=ce,seed=4", "ce", 4, last_shift=0.05, val_gmean=0.0)
+    out = repo / "docs" / "tiny.md"
+    assert results_cli.main(["page", "--campaign", "tiny", "--out", str(out)]) == 0
+    page = out.read_text()
+    start = page.index("## Selections with nothing to choose by")
+    section = page[start : page.index("\n## ", start + 1)]
+    assert "1 finished run had a validation G-mean of 0 in every epoch" in section
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    # ce's replicate 4: whole-split G-mean 0.801 + 0.01 - 0.002, last 0.05 above it
+    assert [[c.strip() for c in row.strip("|").split("|")] for row in rows] == [
+        ["`ir=100,loss=ce,seed=4`", "7", "80.90", "85.90"]
+    ]

@@ -503,6 +503,39 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
+def blind_selection_section(runs: CampaignRuns) -> list[str]:
+    """The runs whose validation G-mean was 0 in every epoch: their "selected" weights are the
+    first epoch's (the checkpoint keeps the first of tied maxima), whatever the run learnt. They
+    stay in the selected-weights verdicts, as the rules say; the table makes them visible."""
+    selected, last = runs.records["selected"], runs.records["last"]
+    full = FULL_PREFIX + "gmean"
+    rows = [
+        [
+            f"`{name}`",
+            f"{record['selected_epoch']:g}",
+            f"{100 * record[full]:.2f}",
+            f"{100 * last[name][full]:.2f}",
+        ]
+        for name, record in sorted(selected.items())
+        if record.get("val_gmean") == 0
+    ]
+    if not rows:
+        return []
+    return [
+        "## Selections with nothing to choose by",
+        "",
+        (f"{len(rows)} finished runs" if len(rows) > 1 else "1 finished run")
+        + " had a validation G-mean of 0 in every epoch: some minority class's few validation "
+        "images were all missed each time. The selected weights of such a run are its first "
+        "epoch's (the checkpoint keeps the first of tied maxima). By the rules fixed before the "
+        "runs they count in the selected-weights verdicts; the last-weights verdicts do not "
+        "depend on selection.",
+        "",
+        _table(["Run", "Selected epoch", "G-mean, selected (%)", "G-mean, last (%)"], rows),
+        "",
+    ]
+
+
 def checks_section(runs: CampaignRuns) -> list[str]:
     """Each check that fixed a setting: its pooled pairs, recorded rule and decision, and the
     TOST reading of the same pairs."""
@@ -771,6 +804,7 @@ def campaign_page(
         *claim_lines,
         *([f"![method − reference per setting]({figure})", ""] if figure else []),
         *pairing_section(runs, earlier),
+        *blind_selection_section(runs),
         *checks_section(runs),
         *sources_section(runs),
         *environment_section(runs),
